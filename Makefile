@@ -1,0 +1,37 @@
+# fashionrag — set-up and everyday commands. `make demo` and `make test` work on a fresh clone.
+PY      ?= python3
+VENV    ?= .venv
+BIN     := $(VENV)/bin
+CATALOG ?= ../shared/datasets/kagl
+OUT     ?= out
+# Caches (embedding cache, tiny test models) stay inside the checkout unless FASHIONRAG_HOME is set.
+export FASHIONRAG_HOME ?= $(CURDIR)/.fashionrag
+export HF_HUB_OFFLINE ?= 1
+export TRANSFORMERS_OFFLINE ?= 1
+
+.PHONY: venv demo test bench lint clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --upgrade --quiet pip
+	# PyTorch first, pinned, so no dependency can pull a different build.
+	$(BIN)/pip install --quiet torch==2.14.1 torchvision==0.29.1
+	$(BIN)/pip install --quiet -e ".[test,openclip,vision,edit]" torch==2.14.1 torchvision==0.29.1
+	# MediaPipe's wheel only supplies the pose/segmentation .tflite files (run by ai-edge-litert);
+	# its own runtime pins numpy<2, hence --no-deps.
+	$(BIN)/pip install --quiet --no-deps mediapipe==0.10.21
+	touch $@
+
+demo: venv
+	$(BIN)/fashionrag demo --catalog $(CATALOG) --out $(OUT)
+
+test: venv
+	$(BIN)/python -m pytest
+
+bench: venv
+	$(BIN)/python benchmarks/bench_store.py
+
+clean:
+	rm -rf $(OUT) .fashionrag .pytest_cache

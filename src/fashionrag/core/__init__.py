@@ -1,0 +1,1 @@
+"""Core: schemas, errors, image I/O, configuration. Imports nothing from the layers above."""
