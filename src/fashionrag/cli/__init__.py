@@ -1,0 +1,70 @@
+"""The ``fashionrag`` command line: thin faces over the Python API.
+
+Each sub-command lives in its own module exposing ``register(subparsers)``; the module sets
+``func(args) -> object`` on its parser. A returned pydantic model / dict is printed as JSON with
+``--json``; otherwise the command prints its own human-readable output and returns ``None``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import sys
+from typing import Any, Sequence
+
+from ..core.errors import FashionRAGError
+
+#: Modules under fashionrag.cli that register sub-commands, in help order.
+COMMAND_MODULES = ["index", "search", "demo"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .. import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="fashionrag",
+        description="Retrieval-augmented fashion generation: index a catalog, search it, caption photos, edit garments.",
+    )
+    parser.add_argument("--version", action="version", version=f"fashionrag {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for mod_name in COMMAND_MODULES:
+        importlib.import_module(f"{__name__}.{mod_name}").register(sub)
+    return parser
+
+
+def add_json_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+
+
+def emit_json(obj: Any) -> None:
+    if hasattr(obj, "model_dump_json"):
+        sys.stdout.write(obj.model_dump_json(indent=2) + "\n")
+    else:
+        sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        result = args.func(args)
+        if getattr(args, "json", False) and result is not None:
+            emit_json(result)
+        return 0
+    except FashionRAGError as exc:
+        if args.debug:
+            raise
+        print(f"fashionrag: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("fashionrag: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,98 @@
+"""`fashionrag index build|info`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..core import config
+from . import add_json_flag
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("index", help="build or inspect a product index")
+    isub = p.add_subparsers(dest="index_command", metavar="ACTION")
+    isub.required = True
+
+    b = isub.add_parser("build", help="embed a catalog into a vector index")
+    b.add_argument("--catalog", required=True, help="catalog: KAGL dir (styles.csv+images/), .csv, .jsonl or image folder")
+    b.add_argument("--encoder", default=None, help=f"encoder name (default: {config.default_encoder()})")
+    b.add_argument("--out", default=None, help=f"index directory (default: {config.default_index_dir()})")
+    b.add_argument("--index-type", choices=["auto", "flat", "hnsw"], default="auto", help="exact (flat) or HNSW; auto picks by size")
+    b.add_argument("--split", default=None, help="only rows of this split (e.g. train)")
+    b.add_argument("--map", action="append", default=[], metavar="FIELD=COLUMN", help="CSV column mapping, repeatable")
+    b.add_argument("--image-template", default=None, help="image file name built from the row, e.g. '{id}.jpg'")
+    b.add_argument("--batch-size", type=int, default=64)
+    b.add_argument("--device", default=None, help="cpu, cuda, mps (default: best available)")
+    b.add_argument("--no-cache", action="store_true", help="ignore the embedding cache")
+    b.add_argument("--max-pixels", type=int, default=None, help="refuse images larger than this many pixels")
+    b.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_json_flag(b)
+    b.set_defaults(func=cmd_build)
+
+    i = isub.add_parser("info", help="show an index's manifest")
+    i.add_argument("--index", default=None, help=f"index directory (default: {config.default_index_dir()})")
+    add_json_flag(i)
+    i.set_defaults(func=cmd_info)
+
+
+def _parse_map(items: list[str]) -> dict[str, str] | None:
+    from ..core.errors import InvalidInputError
+
+    if not items:
+        return None
+    out = {}
+    for item in items:
+        k, sep, v = item.partition("=")
+        if not sep or not k or not v:
+            raise InvalidInputError(f"bad --map {item!r}: use FIELD=COLUMN, e.g. --map id=sku")
+        out[k.strip()] = v.strip()
+    return out
+
+
+def cmd_build(args: argparse.Namespace):
+    from .. import encoders
+    from ..catalog import load_catalog
+    from ..indexing import Indexer
+
+    catalog = load_catalog(args.catalog, mapping=_parse_map(args.map), split=args.split, image_template=args.image_template)
+    encoder = encoders.create(args.encoder or config.default_encoder(), device=args.device)
+    out = args.out or str(config.default_index_dir())
+    indexer = Indexer(
+        encoder,
+        batch_size=args.batch_size,
+        index_type=args.index_type,
+        use_cache=not args.no_cache,
+        max_pixels=args.max_pixels,
+        progress=not (args.quiet or args.json),
+    )
+    _, report = indexer.build(catalog, out)
+    if args.json:
+        return report
+    print(f"index      {report.index_dir}")
+    print(f"encoder    {report.encoder} ({report.dim}-d, {report.index_type})")
+    print(f"catalog    {report.catalog_source}: {report.products} products")
+    print(f"indexed    {report.indexed}  (embedded now: {report.embedded}, from cache: {report.cached})")
+    print(f"skipped    {len(report.skipped)}")
+    for issue in report.skipped[:10]:
+        row = f" row {issue.row}" if issue.row else ""
+        print(f"  - {issue.source}{row} id={issue.item_id}: {issue.reason}", file=sys.stderr)
+    if len(report.skipped) > 10:
+        print(f"  ... and {len(report.skipped) - 10} more (see --json)", file=sys.stderr)
+    print(f"time       {report.seconds:.1f} s")
+    if report.encoder.startswith("tiny"):
+        print("note       the tiny encoder is random: its rankings are not meaningful (tests and smoke checks only)")
+    return None
+
+
+def cmd_info(args: argparse.Namespace):
+    from .. import stores
+
+    store = stores.open_store(args.index or config.default_index_dir())
+    manifest = store.manifest
+    if args.json:
+        return manifest
+    for key, value in manifest.model_dump().items():
+        if key != "files":
+            print(f"{key:22s} {value}")
+    return None

@@ -1,0 +1,49 @@
+"""`fashionrag search`."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..core import config
+from . import add_json_flag
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("search", help="search an index by text, image, or both")
+    p.add_argument("text", nargs="?", default=None, help='text query, e.g. "navy check shirt"')
+    p.add_argument("--index", default=None, help=f"index directory (default: {config.default_index_dir()})")
+    p.add_argument("--image", default=None, help="image query (path); with a text query too, both are combined")
+    p.add_argument("--text-weight", type=float, default=0.5, help="weight of the text in a text+image query (0..1)")
+    p.add_argument("--filter", action="append", default=[], metavar="FIELD=VALUE[,VALUE]", help="e.g. gender=Men; repeatable")
+    p.add_argument("--k", type=int, default=10, help="number of results")
+    p.add_argument("--encoder", default=None, help="query encoder (default: the one named in the index manifest)")
+    add_json_flag(p)
+    p.set_defaults(func=cmd_search)
+
+
+def format_table(result) -> str:
+    rows = [("#", "score", "id", "type", "colour", "gender", "title")]
+    for h in result.hits:
+        pr = h.product
+        rows.append((str(h.rank), f"{h.score:.3f}", pr.id, pr.article_type or "", pr.colour or "", pr.gender or "", pr.title[:60]))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    lines = []
+    for r in rows:
+        lines.append("  ".join(c.ljust(w) for c, w in zip(r[:-1], widths)) + "  " + r[-1])
+    return "\n".join(lines)
+
+
+def cmd_search(args: argparse.Namespace):
+    from ..search import Searcher
+
+    searcher = Searcher.open(args.index, encoder=args.encoder)
+    result = searcher.search(args.text, image=args.image, text_weight=args.text_weight, k=args.k, filters=args.filter)
+    if args.json:
+        return result
+    query = " + ".join(x for x in [f'"{args.text}"' if args.text else "", f"image {args.image}" if args.image else ""] if x)
+    flt = ", ".join(f"{k}={'|'.join(v)}" for k, v in result.filters.items())
+    print(f"query: {query}" + (f"   filters: {flt}" if flt else "") + f"   encoder: {result.encoder}")
+    print(format_table(result) if result.hits else "(no results)")
+    if result.encoder.startswith("tiny"):
+        print("note: the tiny encoder is random; these rankings are not meaningful")
+    return None

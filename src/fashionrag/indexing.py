@@ -1,0 +1,218 @@
+"""Indexing: embed a catalog's images in batches (with a content-addressed cache) into a vector store.
+
+Re-indexing only embeds images that are new or changed: vectors are cached by (encoder, image sha256).
+Unreadable images are reported and skipped; they never abort the build.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+from pydantic import BaseModel, Field
+from tqdm.auto import tqdm
+
+from . import stores
+from .catalog import Catalog
+from .core import config
+from .core.errors import FashionRAGError, InvalidImageError
+from .core.images import file_sha256, load_image
+from .core.schemas import RowIssue
+from .encoders.base import Encoder
+from .stores.base import VectorStore
+
+log = logging.getLogger(__name__)
+
+
+class IndexBuildReport(BaseModel):
+    """What ``index build`` did (the ``--json`` output of the command)."""
+
+    index_dir: str | None
+    encoder: str
+    dim: int
+    index_type: str
+    catalog_source: str
+    catalog_fingerprint: str
+    products: int = Field(description="Products in the catalog after validation.")
+    indexed: int = Field(description="Products in the saved index.")
+    embedded: int = Field(description="Images embedded in this run (cache misses).")
+    cached: int = Field(description="Images whose vectors came from the cache.")
+    skipped: list[RowIssue] = Field(default_factory=list, description="Catalog rows and images rejected.")
+    seconds: float
+
+
+def _encoder_cache_key(encoder: Encoder) -> str:
+    # Weights can change under the same name (a retrained `lite`): encoders may expose a fingerprint.
+    return str(getattr(encoder, "fingerprint", None) or encoder.name)
+
+
+class EmbeddingCache:
+    """sqlite table (encoder key, image sha256) -> float32 vector. Crash-safe by sqlite's transactions."""
+
+    def __init__(self, path: str | Path | None = None):
+        self.path = Path(path) if path else config.cache_dir() / "embeddings.sqlite"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(self.path))
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS emb (enc TEXT NOT NULL, sha TEXT NOT NULL, vec BLOB NOT NULL, "
+            "PRIMARY KEY (enc, sha))"
+        )
+        self._db.commit()
+
+    def get_many(self, enc: str, shas: Sequence[str], dim: int) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        shas = list(dict.fromkeys(shas))
+        for start in range(0, len(shas), 500):
+            chunk = shas[start : start + 500]
+            q = f"SELECT sha, vec FROM emb WHERE enc=? AND sha IN ({','.join('?' * len(chunk))})"
+            for sha, blob in self._db.execute(q, [enc, *chunk]):
+                vec = np.frombuffer(blob, dtype=np.float32)
+                if vec.shape[0] == dim:
+                    out[sha] = vec
+        return out
+
+    def put_many(self, enc: str, items: Iterable[tuple[str, np.ndarray]]) -> None:
+        self._db.executemany(
+            "INSERT OR REPLACE INTO emb (enc, sha, vec) VALUES (?, ?, ?)",
+            [(enc, sha, np.asarray(v, dtype=np.float32).tobytes()) for sha, v in items],
+        )
+        self._db.commit()
+
+    def close(self) -> None:
+        self._db.close()
+
+
+@dataclass
+class Indexer:
+    """Builds a vector store from a catalog with one encoder."""
+
+    encoder: Encoder
+    batch_size: int = 64
+    index_type: str = "auto"
+    use_cache: bool = True
+    cache_path: str | Path | None = None
+    max_pixels: int | None = None
+    progress: bool = True
+    store_kwargs: dict = field(default_factory=dict)
+
+    def build(self, catalog: Catalog, out_dir: str | Path | None = None) -> tuple[VectorStore, IndexBuildReport]:
+        t0 = time.perf_counter()
+        enc = self.encoder
+        enc_key = _encoder_cache_key(enc)
+        skipped: list[RowIssue] = list(catalog.issues)
+        cache = EmbeddingCache(self.cache_path) if self.use_cache else None
+
+        # 1. hash every image (cheap) so cached vectors can be reused
+        items: list[tuple[int, str]] = []  # (product index, sha)
+        for i, p in enumerate(catalog.products):
+            if not p.image_path:
+                skipped.append(RowIssue(source=catalog.source, item_id=p.id, reason="product has no image"))
+                continue
+            try:
+                items.append((i, file_sha256(p.image_path)))
+            except OSError as exc:
+                skipped.append(
+                    RowIssue(source=p.image_path, item_id=p.id, reason=f"cannot read image ({exc.strerror or exc})")
+                )
+        shas = [s for _, s in items]
+        cached = cache.get_many(enc_key, shas, enc.dim) if cache else {}
+        todo = list(dict.fromkeys(s for s in shas if s not in cached))
+        first_index = {}
+        for i, s in items:
+            first_index.setdefault(s, i)
+
+        # 2. embed cache misses in batches; a bad image is reported and skipped
+        fresh: dict[str, np.ndarray] = {}
+        failed: dict[str, str] = {}  # sha -> why it could not be embedded
+        bar = tqdm(total=len(todo), desc=f"embedding ({enc.name})", unit="img", disable=not self.progress or not todo)
+        try:
+            for start in range(0, len(todo), self.batch_size):
+                batch = todo[start : start + self.batch_size]
+                images, ok = [], []
+                for sha in batch:
+                    p = catalog.products[first_index[sha]]
+                    try:
+                        images.append(load_image(p.image_path, max_pixels=self.max_pixels))
+                        ok.append(sha)
+                    except InvalidImageError as exc:
+                        failed[sha] = str(exc)
+                if images:
+                    vecs = enc.encode_images(images, batch_size=self.batch_size)
+                    new = list(zip(ok, vecs))
+                    fresh.update(new)
+                    if cache:
+                        cache.put_many(enc_key, new)
+                bar.update(len(batch))
+        finally:
+            bar.close()
+            if cache:
+                cache.close()
+        vectors_by_sha = {**cached, **fresh}
+
+        # 3. assemble the store (every product whose image embedded, duplicates of one image included)
+        ids, rows, meta = [], [], []
+        for i, sha in items:
+            vec = vectors_by_sha.get(sha)
+            p = catalog.products[i]
+            if vec is None:
+                reason = failed.get(sha, "image could not be embedded")
+                skipped.append(RowIssue(source=p.image_path or "", item_id=p.id, reason=reason))
+                continue
+            ids.append(p.id)
+            rows.append(vec)
+            meta.append(p.model_dump())
+        if not ids:
+            raise FashionRAGError(
+                f"{catalog.source}: no image could be embedded; first problems:\n"
+                + "\n".join(f"  {s.item_id}: {s.reason}" for s in skipped[:5])
+            )
+        store = stores.create(
+            "faiss", dim=enc.dim, encoder=enc.name, index_type=self.index_type, **self.store_kwargs
+        )
+        store.upsert(ids, np.vstack(rows).astype(np.float32), meta)
+        fingerprint = catalog.fingerprint
+        if out_dir is not None:
+            store.save(out_dir, catalog_fingerprint=fingerprint, catalog_source=catalog.source)
+        report = IndexBuildReport(
+            index_dir=str(out_dir) if out_dir is not None else None,
+            encoder=enc.name,
+            dim=enc.dim,
+            index_type=getattr(store, "index_type", self.index_type),
+            catalog_source=catalog.source,
+            catalog_fingerprint=fingerprint,
+            products=len(catalog),
+            indexed=len(ids),
+            embedded=len(fresh),
+            cached=len([s for s in shas if s in cached]),
+            skipped=skipped,
+            seconds=round(time.perf_counter() - t0, 3),
+        )
+        return store, report
+
+
+def build_index(
+    catalog: Catalog,
+    encoder: Encoder,
+    out_dir: str | Path | None = None,
+    *,
+    index_type: str = "auto",
+    batch_size: int = 64,
+    use_cache: bool = True,
+    cache_path: str | Path | None = None,
+    progress: bool = True,
+) -> VectorStore:
+    """Embed ``catalog`` with ``encoder`` into a store (saved to ``out_dir`` when given) and return it."""
+    store, _ = Indexer(
+        encoder,
+        batch_size=batch_size,
+        index_type=index_type,
+        use_cache=use_cache,
+        cache_path=cache_path,
+        progress=progress,
+    ).build(catalog, out_dir)
+    return store
