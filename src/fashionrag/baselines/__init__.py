@@ -1,0 +1,1 @@
+"""Baseline systems the paper compares against, runnable with the same evaluation."""

@@ -1,0 +1,214 @@
+"""The default writer: sentences assembled from phrase banks, filled only with evidence values.
+
+Grounded by construction: every colour, fabric, garment and gender word comes from the evidence pack; a slot whose
+value is unknown is left out together with the phrasing that needs it. Neighbour titles (``style_examples``) are
+never used: copying catalog text could carry brand names, wrong attributes or injected instructions into a caption.
+
+Variety comes from several phrasings per slot; the choice is seeded by (seed, style, the facts), so one seed gives
+the same caption for the same photo, and different photos get different phrasings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from typing import Optional
+
+from ..core.evidence import EvidencePack, GarmentEvidence
+from . import vocab
+from .base import Draft, Writer, register
+from .prompt import evidence_payload
+
+GENDER_ADJ = {"Men": "men's", "Women": "women's", "Boys": "boys'", "Girls": "girls'", "Unisex": "unisex"}
+GENDER_FOR = {"Men": "for men", "Women": "for women", "Boys": "for boys", "Girls": "for girls",
+              "Unisex": "for everyone"}
+
+USAGE_PHRASES = {
+    "Casual": ("casual days", "everyday wear", "off-duty days", "easy weekends"),
+    "Formal": ("the office", "formal occasions", "workdays", "boardroom days"),
+    "Sports": ("workouts", "training days", "active days", "game day"),
+    "Ethnic": ("festive occasions", "celebrations", "festive days"),
+    "Smart Casual": ("smart-casual days",),
+    "Party": ("parties", "nights out"),
+    "Travel": ("travel days",),
+    "Home": ("lounging at home",),
+}
+USAGE_WORD = {"Casual": "Casual", "Formal": "Formal", "Sports": "Sporty", "Ethnic": "Festive",
+              "Smart Casual": "Smart-casual", "Party": "Party-ready", "Travel": "Travel-ready"}
+SEASON_WORDS = {"Summer": ("summer",), "Fall": ("fall", "autumn"), "Winter": ("winter",), "Spring": ("spring",)}
+
+# Phrase banks. {lead_a}: "a navy blue shirt"; {lead_this}: "this navy blue shirt"; {lead}: "navy blue shirt";
+# {others_a}: "white jeans and black casual shoes" with articles; {for_gender}: " for men" (leading space) or "".
+BANKS: dict[str, dict[str, list[tuple[str, frozenset[str]]]]] = {}
+
+
+def _bank(style: str, slot: str, *entries: tuple[str, set[str]]) -> None:
+    BANKS.setdefault(style, {})[slot] = [(text, frozenset(req)) for text, req in entries]
+
+
+_bank("instagram", "lead",
+      ("Loving {lead_this}{for_gender}.", set()),
+      ("All eyes on {lead_this}.", set()),
+      ("Today's pick: {lead_a}{for_gender}.", set()),
+      ("Meet {lead_this}, an instant favourite.", set()),
+      ("Keeping it sharp in {lead_a}.", set()),
+      ("{lead_this} is on repeat this week.", {"lead_single"}),
+      ("{lead_this} are on repeat this week.", {"lead_plural"}),
+      ("Obsessed with {lead_this}{for_gender}.", set()))
+_bank("instagram", "others",
+      ("Paired with {others_a} to finish the look.", set()),
+      ("Styled with {others_a}.", set()),
+      ("{others_a} keep it balanced.", {"others_plural"}),
+      ("{others_a} keeps it balanced.", {"others_single"}),
+      ("Grounded by {others_a}.", set()),
+      ("Rounded off with {others_a}.", set()))
+_bank("instagram", "occasion",
+      ("Made for {usage} this {season}.", {"usage", "season"}),
+      ("Ready for {usage}, all {season} long.", {"usage", "season"}),
+      ("Your {season} go-to for {usage}.", {"usage", "season"}),
+      ("Made for {usage}.", {"usage"}),
+      ("Your go-to for {usage}.", {"usage"}),
+      ("Built for {usage}.", {"usage"}),
+      ("A {season} favourite.", {"season"}),
+      ("Ready for {season} days.", {"season"}),
+      ("Simple, clean and easy to wear.", set()),
+      ("Save this look for later.", set()),
+      ("Effortless from morning to night.", set()))
+_bank("product", "lead",
+      ("{lead_a}{for_gender}.", set()),
+      ("{gender_adj} {lead}, ready to wear.", {"gender"}),
+      ("This {lead} is designed{for_gender}.", {"gender", "lead_single"}),
+      ("{lead_a}, easy to wear.", set()),
+      ("{gender_adj} {lead}.", {"gender"}))
+_bank("product", "others",
+      ("Shown with {others_a}.", set()),
+      ("Pairs well with {others_a}.", set()),
+      ("Worn here with {others_a}.", set()))
+_bank("product", "occasion",
+      ("Suited to {usage} in {season}.", {"usage", "season"}),
+      ("Designed for {usage}, {season} after {season}.", {"usage", "season"}),
+      ("Designed for {usage}.", {"usage"}),
+      ("A practical choice for {usage}.", {"usage"}),
+      ("A practical choice for {season}.", {"season"}),
+      ("Made for {season}.", {"season"}),
+      ("An easy wardrobe staple.", set()),
+      ("Easy to style and easy to wear.", set()))
+_bank("minimal", "lead",
+      ("{lead_all}.", set()),
+      ("{lead_all}. Nothing more.", set()),
+      ("Today: {lead_all}.", set()),
+      ("Just {lead_all}.", set()))
+_bank("minimal", "occasion",
+      ("{usage_word}, {season}-ready.", {"usage", "season"}),
+      ("{usage_word} for {season}.", {"usage", "season"}),
+      ("{usage_word} and easy.", {"usage"}),
+      ("Easy {usage_word_low} style.", {"usage"}),
+      ("Made for {season}.", {"season"}),
+      ("{season}-ready.", {"season"}),
+      ("Less is more.", set()),
+      ("Clean lines.", set()))
+
+
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:] if text else text
+
+
+def colour_phrase(g: GarmentEvidence) -> tuple[str, str]:
+    """('navy blue and white', '') for two strong colours; ('navy blue', ' with white details') for an accent."""
+    names = ["multicoloured" if c.name == "Multi" else c.name.lower() for c in g.colours]
+    if len(names) == 2 and names[0] != names[1]:
+        if g.colours[1].share >= 0.3:
+            return f"{names[0]} and {names[1]}", ""
+        return names[0], f" with {names[1]} details"
+    return (names[0] if names else ""), ""
+
+
+def garment_phrase(g: GarmentEvidence) -> tuple[str, bool]:
+    """'navy blue cotton shirt' and whether it is grammatically plural. Unknown article -> 'piece'."""
+    if g.article_type:
+        noun, plural = vocab.article_noun(g.article_type)
+    else:
+        noun, plural = "piece", False
+    colour, accent = colour_phrase(g)
+    parts = [colour, g.fabric.lower() if g.fabric else "", noun]
+    return " ".join(p for p in parts if p) + accent, plural
+
+
+def with_article(phrase: str, plural: bool, *, this: bool = False) -> str:
+    if plural:
+        return "these " + phrase if this else phrase
+    if this:
+        return "this " + phrase
+    return ("an " if phrase[:1] in "aeiou" else "a ") + phrase
+
+
+def _join(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+class TemplateWriter(Writer):
+    """Offline, deterministic, grounded by construction."""
+
+    name = "template"
+    merge_evidence_hashtags = False
+
+    def draft(
+        self, evidence: EvidencePack, *, style: str, seed: int, n_hashtags: int, feedback: Optional[str] = None
+    ) -> Draft:
+        from .. import hashtags
+
+        if not evidence.garments:
+            return Draft("", [])
+        facts = json.dumps({k: v for k, v in evidence_payload(evidence).items() if k != "style_examples"},
+                           sort_keys=True)
+        rng = random.Random(hashlib.sha256(f"{seed}|{style}|{facts}".encode()).hexdigest())
+        lead, *others = evidence.garments
+        gender = lead.gender or evidence.look_gender()
+        lead_text, lead_plural = garment_phrase(lead)
+        other_phrases = [garment_phrase(g) for g in others[:3]]
+        usage = lead.usage or next((g.usage for g in others if g.usage), None)
+        season = lead.season or next((g.season for g in others if g.season), None)
+        slots = {
+            "lead": lead_text,
+            "lead_a": with_article(lead_text, lead_plural),
+            "lead_this": with_article(lead_text, lead_plural, this=True),
+            "lead_all": _join([lead_text] + [p for p, _ in other_phrases]),
+            "for_gender": (" " + GENDER_FOR[gender]) if gender in GENDER_FOR else "",
+            "gender_adj": GENDER_ADJ.get(gender or "", ""),
+            "others_a": _join([with_article(p, pl) for p, pl in other_phrases]) if other_phrases else "",
+            "usage": rng.choice(USAGE_PHRASES.get(usage, (f"{usage.lower()} wear",))) if usage else "",
+            "usage_word": USAGE_WORD.get(usage or "", (usage or "").capitalize()),
+            "usage_word_low": USAGE_WORD.get(usage or "", usage or "").lower(),
+            "season": rng.choice(SEASON_WORDS.get(season, (season.lower(),))) if season else "",
+        }
+        have = {k for k, v in slots.items() if v}
+        if gender in GENDER_ADJ:
+            have.add("gender")
+        have.add("lead_plural" if lead_plural else "lead_single")
+        if other_phrases:
+            plural_others = len(other_phrases) > 1 or other_phrases[0][1]
+            have.add("others_plural" if plural_others else "others_single")
+        bank = BANKS[style]
+        sentences = [self._pick(bank["lead"], have, rng, slots)]
+        if other_phrases and "others" in bank:
+            sentences.append(self._pick(bank["others"], have, rng, slots))
+        sentences.append(self._pick(bank["occasion"], have, rng, slots, prefer_specific=True))
+        caption = " ".join(_cap(s) for s in sentences[:3])
+        return Draft(caption, hashtags.make_hashtags(evidence, count=n_hashtags, seed=seed))
+
+    @staticmethod
+    def _pick(entries: list[tuple[str, frozenset[str]]], have: set[str], rng: random.Random, slots: dict[str, str],
+              prefer_specific: bool = False) -> str:
+        usable = [(t, req) for t, req in entries if req <= have]
+        if prefer_specific:
+            # Say the most we know: use phrasings that need the most facts we have.
+            most = max(len(req) for _, req in usable)
+            usable = [(t, req) for t, req in usable if len(req) == most]
+        text, _ = rng.choice(usable)
+        return text.format(**slots)
+
+
+@register("template")
+def _create(**kwargs) -> TemplateWriter:
+    return TemplateWriter(**kwargs)

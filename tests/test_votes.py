@@ -1,0 +1,46 @@
+"""Weighted attribute votes: exp(tau * similarity) weights, thresholds, and unknown values."""
+
+import math
+
+import pytest
+
+from fashionrag.votes import vote_fields, weighted_vote, weights
+
+
+def test_weights_are_exponential_in_similarity():
+    w = weights([0.9, 0.8], tau=10)
+    assert w[0] == pytest.approx(1.0) and w[1] == pytest.approx(math.exp(-1.0))
+
+
+def test_similarity_weighting_can_overturn_a_majority():
+    values = ["Shirts", "Tshirts", "Tshirts"]
+    sims = [0.95, 0.60, 0.60]
+    assert weighted_vote(values, sims, tau=0.0, threshold=0.0).value == "Tshirts"  # tau 0 = plain majority
+    v = weighted_vote(values, sims, tau=20.0, threshold=0.0)
+    expected = 1 / (1 + 2 * math.exp(-20 * 0.35))
+    assert v.value == "Shirts" and v.confidence == pytest.approx(expected)
+    assert sum(v.distribution.values()) == pytest.approx(1.0)
+
+
+def test_below_threshold_is_unknown_not_a_guess():
+    v = weighted_vote(["Men", "Women", "Men", "Women", "Men"], [0.5] * 5, tau=5, threshold=0.7)
+    assert v.value is None and v.confidence == pytest.approx(0.6)
+    assert weighted_vote(["Men", "Women", "Men"], [0.5] * 3, tau=5, threshold=0.6).value == "Men"
+
+
+def test_missing_values_vote_for_unknown():
+    v = weighted_vote([None, "", "Leather", None], [0.9, 0.9, 0.9, 0.9], tau=1, threshold=0.2)
+    assert v.value is None and v.distribution["unknown"] == pytest.approx(0.75)
+    assert weighted_vote(["Leather", "Leather", None], [0.9] * 3, tau=1, threshold=0.5).value == "Leather"
+
+
+def test_empty_and_mismatched():
+    assert weighted_vote([], [], tau=1, threshold=0.5).value is None
+    with pytest.raises(ValueError):
+        weighted_vote(["a"], [], tau=1, threshold=0.5)
+
+
+def test_vote_fields_uses_per_field_thresholds():
+    neighbours = [{"gender": "Men", "usage": "Casual"}, {"gender": "Men", "usage": "Formal"}]
+    out = vote_fields(neighbours, [0.8, 0.8], tau=1, thresholds={"gender": 0.9, "usage": 0.9}, fields=("gender", "usage"))
+    assert out["gender"].value == "Men" and out["usage"].value is None
