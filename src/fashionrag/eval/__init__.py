@@ -1,0 +1,1 @@
+"""Evaluation: pure metric functions (:mod:`.metrics`) and the commands built on them."""
