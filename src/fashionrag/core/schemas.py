@@ -87,3 +87,79 @@ class IndexManifest(BaseModel):
     catalog_source: Optional[str] = None
     created_at: str
     files: dict[str, str] = Field(default_factory=dict, description="File name -> sha256, verified on load.")
+
+
+class EditGarment(BaseModel):
+    """One catalog garment retrieved for an edit (its pseudo-tokens condition the generation)."""
+
+    id: str
+    score: Optional[float] = Field(default=None, description="Retrieval similarity; None for garments given directly.")
+    title: str = ""
+    image_path: Optional[str] = None
+    subcategory: Optional[str] = None
+    article_type: Optional[str] = None
+    colour: Optional[str] = None
+
+
+class EditResult(BaseModel):
+    """Answer of ``fashionrag edit``: what was retrieved, where the files are, and the settings used."""
+
+    input: Optional[str] = Field(default=None, description="Path of the person photo.")
+    output: Optional[str] = Field(default=None, description="Edited image, same size as the input.")
+    mask: Optional[str] = Field(default=None, description="Mask PNG at input size (white = repainted).")
+    sheet: Optional[str] = Field(default=None, description="input | mask | pose | garments | result.")
+    text: str
+    category: str
+    k: int = Field(description="Number of garments that conditioned the edit (0 = text only).")
+    retrieved: list[EditGarment] = Field(default_factory=list)
+    prompt: str = Field(description="The prompt with its $ placeholders (one per pseudo-token).")
+    mask_source: str = Field(description="'user', 'auto-bbox' or 'auto-segmentation'.")
+    pose_source: str = Field(description="'user', 'auto' or 'none' (zero pose heatmaps).")
+    profile: Optional[str] = None
+    index: Optional[str] = None
+    encoder: Optional[str] = Field(default=None, description="Encoder that embedded the query (the index's).")
+    seed: Optional[int] = None
+    steps: int
+    guidance_scale: float
+    device: str
+    dtype: str
+    seconds: float
+
+
+# ----------------------------------------------------------------------------- garments (vision)
+
+#: Garment regions the detectors produce. ``full_length`` (dresses, kurtas) overlaps the upper and
+#: lower regions of the same person; consumers keep whichever the retrieved category supports.
+GARMENT_REGIONS = ("upper_body", "lower_body", "full_length", "footwear", "product")
+
+
+class GarmentColour(BaseModel):
+    """One measured colour of a garment (a k-means cluster in CIELAB)."""
+
+    name: Optional[str] = Field(default=None, description="Catalog colour name, e.g. 'Navy Blue'.")
+    hex: str = Field(description="sRGB hex, e.g. '#1f2a44'.")
+    lab: list[float] = Field(description="CIELAB (D65) L, a, b.")
+    share: float = Field(description="Share of the garment's (non-skin) pixels, 0..1.")
+
+
+class MaskRLE(BaseModel):
+    """Run-length encoded binary mask: row-major runs, alternating 0s and 1s, starting with 0s."""
+
+    size: list[int] = Field(description="[height, width] of the image the mask belongs to.")
+    counts: list[int]
+
+
+class Garment(BaseModel):
+    """One garment (or product) found in a photo; coordinates are pixels of the input image."""
+
+    region: str = Field(description="One of GARMENT_REGIONS (a YOLO class map may add its own).")
+    box: list[float] = Field(description="[x0, y0, x1, y1] in pixels.")
+    score: float = Field(description="Detector confidence, 0..1.")
+    label: Optional[str] = Field(default=None, description="Detector class name, when the detector has classes.")
+    person: Optional[int] = Field(default=None, description="Index of the person wearing it (None for products).")
+    landmarks: Optional[list[list[float]]] = Field(
+        default=None, description="The person's 33 MediaPipe landmarks: [x, y, visibility, presence] each."
+    )
+    mask: Optional[MaskRLE] = Field(default=None, description="Pixel mask (follows the body, not the box).")
+    colours: list[GarmentColour] = Field(default_factory=list, description="Top colours, largest first.")
+    source: str = Field(default="pose", description="Backend that found it: 'pose', 'product', 'yolo'.")

@@ -1,0 +1,293 @@
+"""`fashionrag eval edit`: image quality, text and garment fidelity of edits, and the retrieval ablation.
+
+Metrics (per k in the ablation, k = 0 is text only):
+
+- **FID / KID** between the edited images and the real photos: with clean-fid when it is installed and
+  its Inception weights can be loaded; otherwise a Fréchet distance and a KID on the *active encoder's*
+  image features, reported as ``fd_<encoder>`` / ``kd_<encoder>`` (not comparable with papers' FID);
+- **CLIP-T**: cosine between the text and the edited garment region (the mask's bounding-box crop);
+- **CLIP-I**: mean cosine between that crop and the retrieved garments (k > 0);
+- **masked PSNR / SSIM** against the original photo inside the mask (outside it the pipeline copies the
+  input, so whole-image scores would be inflated).
+
+The ground-truth garment is excluded from the retrieval gallery by default; the reference's evaluation
+retrieves from a gallery that contains it, so its numbers are not directly comparable (say so).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+from PIL import Image
+from pydantic import BaseModel, Field
+
+from ..core.errors import InvalidInputError
+
+log = logging.getLogger(__name__)
+
+
+# ------------------------------------------------------------------------------------------ metrics
+
+def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Fréchet distance between Gaussians fitted to two feature sets (rows = samples)."""
+    from scipy import linalg
+
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if len(a) < 2 or len(b) < 2:
+        raise InvalidInputError("the Fréchet distance needs at least 2 images per set")
+    mu1, mu2 = a.mean(0), b.mean(0)
+    s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    import warnings
+
+    with warnings.catch_warnings():  # few samples give singular covariances: expected, handled below
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
+        covmean = linalg.sqrtm(s1 @ s2)
+    if not np.isfinite(covmean).all():
+        eps = np.eye(len(s1)) * 1e-6
+        covmean = linalg.sqrtm((s1 + eps) @ (s2 + eps))
+    covmean = np.real(covmean)
+    return float(max(0.0, ((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean)))
+
+
+def kernel_distance(a: np.ndarray, b: np.ndarray, *, subsets: int = 10, subset_size: int = 1000, seed: int = 0) -> float:
+    """KID: unbiased MMD^2 with the cubic polynomial kernel, averaged over random subsets."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    n = min(len(a), len(b), subset_size)
+    if n < 2:
+        raise InvalidInputError("the kernel distance needs at least 2 images per set")
+    d = a.shape[1]
+    rng = np.random.default_rng(seed)
+    vals = []
+    for _ in range(subsets):
+        x = a[rng.choice(len(a), n, replace=False)]
+        y = b[rng.choice(len(b), n, replace=False)]
+        kxx, kyy, kxy = ((x @ x.T) / d + 1) ** 3, ((y @ y.T) / d + 1) ** 3, ((x @ y.T) / d + 1) ** 3
+        mmd = (kxx.sum() - np.trace(kxx) + kyy.sum() - np.trace(kyy)) / (n * (n - 1)) - 2 * kxy.mean()
+        vals.append(mmd)
+    return float(np.mean(vals))
+
+
+def masked_psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
+    """PSNR (dB, 8-bit range) over the pixels where ``mask`` > 0."""
+    m = np.asarray(mask) > 0
+    if not m.any():
+        raise InvalidInputError("empty mask")
+    diff = np.asarray(a, np.float64)[m] - np.asarray(b, np.float64)[m]
+    mse = float((diff**2).mean())
+    return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
+
+
+def masked_ssim(a: np.ndarray, b: np.ndarray, mask: np.ndarray, sigma: float = 1.5) -> float:
+    """Mean SSIM (Gaussian window, luminance) over the pixels where ``mask`` > 0."""
+    import cv2
+
+    def gray(x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, np.float64)
+        return x @ [0.299, 0.587, 0.114] if x.ndim == 3 else x
+
+    x, y = gray(a), gray(b)
+    blur = lambda z: cv2.GaussianBlur(z, (0, 0), sigma)  # noqa: E731
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    mx, my = blur(x), blur(y)
+    vx, vy, cxy = blur(x * x) - mx**2, blur(y * y) - my**2, blur(x * y) - mx * my
+    ssim = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx**2 + my**2 + c1) * (vx + vy + c2))
+    m = np.asarray(mask) > 0
+    if not m.any():
+        raise InvalidInputError("empty mask")
+    return float(ssim[m].mean())
+
+
+def mask_crop(image: Image.Image, mask: np.ndarray) -> Image.Image:
+    ys, xs = np.nonzero(np.asarray(mask) > 0)
+    if len(ys) == 0:
+        return image
+    return image.crop((int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1))
+
+
+def _cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a * b).sum(-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1) + 1e-12)
+
+
+# ------------------------------------------------------------------------------------------ results
+
+class EditEvalRow(BaseModel):
+    k: int
+    n: int
+    fid: Optional[float] = Field(default=None, description="clean-fid FID (when available)")
+    kid: Optional[float] = None
+    fd_encoder: Optional[float] = Field(default=None, description="Fréchet distance on the metric encoder's features")
+    kd_encoder: Optional[float] = Field(default=None, description="KID on the metric encoder's features")
+    clip_t: float
+    clip_i: Optional[float] = None
+    psnr_mask: float
+    ssim_mask: float
+
+
+class EditEvalResult(BaseModel):
+    dataset: str
+    samples: int
+    encoder: str = Field(description="Encoder for CLIP-T / CLIP-I (and the Fréchet fallback).")
+    fid_backend: str = Field(description="'clean-fid' or 'encoder:<name>' (Fréchet distance on its features).")
+    gt_excluded: bool
+    note: str
+    steps: int
+    rows: list[EditEvalRow]
+
+
+# ------------------------------------------------------------------------------------------ runner
+
+def _clean_fid(gen_dir: Path, real_dir: Path) -> tuple[Optional[float], Optional[float]]:
+    try:
+        from cleanfid import fid  # type: ignore[import-not-found]
+    except ImportError:
+        return None, None
+    try:
+        return float(fid.compute_fid(str(gen_dir), str(real_dir), mode="clean")), float(fid.compute_kid(str(gen_dir), str(real_dir), mode="clean"))
+    except Exception as exc:  # noqa: BLE001 - the Inception weights may be unavailable offline
+        log.warning("clean-fid unavailable (%s); using the encoder's Fréchet distance", exc)
+        return None, None
+
+
+def run_edit_eval(
+    pipe,
+    dataset,
+    *,
+    k_values: Sequence[int] = (0, 1, 2, 3),
+    limit: Optional[int] = None,
+    steps: int = 50,
+    guidance_scale: float = 7.5,
+    seed: int = 0,
+    exclude_gt: bool = True,
+    metric_encoder=None,
+    out_dir: str | Path | None = None,
+    dataset_name: str = "",
+    progress: bool = True,
+) -> EditEvalResult:
+    """Edit each sample of ``dataset`` (its own mask and keypoints, its caption as text) for every k and score it."""
+    import tempfile
+
+    from .. import encoders
+
+    if metric_encoder is None:
+        metric_encoder = pipe.retrieval_encoder or encoders.create(getattr(pipe.store, "encoder", None) or "lite")
+    n = len(dataset) if limit is None else min(limit, len(dataset))
+    samples = [s for s in (dataset[i] for i in range(n)) if s is not None]
+    if len(samples) < 2:
+        raise InvalidInputError("the edit evaluation needs at least 2 samples")
+    root = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="fashionrag-eval-edit-"))
+    real_dir = root / "real"
+    real_dir.mkdir(parents=True, exist_ok=True)
+    for i, s in enumerate(samples):
+        s.image.save(real_dir / f"{i:05d}.png")
+    real_feats = metric_encoder.encode_images([s.image for s in samples])
+    rows: list[EditEvalRow] = []
+    fid_backend = f"encoder:{metric_encoder.name}"
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(samples) * len(k_values), desc="eval edit", unit="edit")
+    for k in k_values:
+        gen_dir = root / f"k{k}"
+        gen_dir.mkdir(parents=True, exist_ok=True)
+        outs, crops, texts, psnr, ssim, clip_i = [], [], [], [], [], []
+        for i, s in enumerate(samples):
+            out = pipe(s.image, s.caption, category=s.category, k=k, mask=s.mask * 255, keypoints=s.keypoints,
+                       exclude_ids=[s.garment_id] if exclude_gt and s.garment_id else (),
+                       num_inference_steps=steps, guidance_scale=guidance_scale, seed=seed)
+            out.image.save(gen_dir / f"{i:05d}.png")
+            outs.append(out.image)
+            crop = mask_crop(out.image, s.mask)
+            crops.append(crop)
+            texts.append(s.caption or s.category.replace("_", " "))
+            a, b = np.asarray(out.image), np.asarray(s.image.convert("RGB"))
+            psnr.append(masked_psnr(a, b, s.mask))
+            ssim.append(masked_ssim(a, b, s.mask))
+            if out.garments:
+                g = metric_encoder.encode_images(out.garments)
+                c = metric_encoder.encode_images([crop])
+                clip_i.append(float(_cos(c, g).mean()))
+            if bar is not None:
+                bar.update(1)
+        gen_feats = metric_encoder.encode_images(outs)
+        ct = _cos(metric_encoder.encode_images(crops), metric_encoder.encode_texts(texts))
+        fid, kid = _clean_fid(gen_dir, real_dir)
+        if fid is not None:
+            fid_backend = "clean-fid"
+        finite = [p for p in psnr if np.isfinite(p)]
+        rows.append(EditEvalRow(
+            k=k, n=len(samples), fid=fid, kid=kid, fd_encoder=frechet_distance(gen_feats, real_feats),
+            kd_encoder=kernel_distance(gen_feats, real_feats, subsets=10, subset_size=len(samples)),
+            clip_t=float(ct.mean()), clip_i=float(np.mean(clip_i)) if clip_i else None,
+            psnr_mask=float(np.mean(finite)) if finite else float("inf"), ssim_mask=float(np.mean(ssim)),
+        ))
+    if bar is not None:
+        bar.close()
+    note = ("ground-truth garment excluded from the gallery" if exclude_gt else
+            "ground-truth garment included in the gallery (as the reference's evaluation)")
+    if fid_backend != "clean-fid":
+        note += f"; FID/KID are Fréchet/kernel distances on {metric_encoder.name} features, not Inception FID"
+    return EditEvalResult(dataset=dataset_name, samples=len(samples), encoder=metric_encoder.name, fid_backend=fid_backend,
+                          gt_excluded=exclude_gt, note=note, steps=steps, rows=rows)
+
+
+# ------------------------------------------------------------------------------------------ CLI
+
+def register_edit_eval(esub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add ``eval edit`` to the ``eval`` sub-parsers (called by :mod:`fashionrag.cli.eval`)."""
+    from ..cli import add_json_flag
+
+    e = esub.add_parser("edit", help="FID/KID, CLIP-T, CLIP-I, masked SSIM/PSNR of edits; retrieval ablation k=0..3",
+                        description="Edits the Dress Code test pairs with their own masks and keypoints. The index's ids "
+                        "must be the garment file stems (e.g. 048393_1) so the ground truth can be excluded.")
+    e.add_argument("--dresscode", required=True, metavar="DIR", help="Dress Code root")
+    e.add_argument("--index", default=None, help="index of the garment gallery (needed for k > 0)")
+    e.add_argument("--phase", default="test")
+    e.add_argument("--categories", default="upper_body,lower_body,dresses")
+    e.add_argument("--profile", default="hf", choices=["hf", "tiny"])
+    e.add_argument("--weights", default=None, metavar="DIR")
+    e.add_argument("--k-values", default="0,1,2,3")
+    e.add_argument("--limit", type=int, default=None, help="first N samples only")
+    e.add_argument("--steps", type=int, default=50)
+    e.add_argument("--include-gt", action="store_true", help="keep the ground-truth garment in the gallery (as the reference)")
+    e.add_argument("--encoder", default=None, help="metric encoder (default: the index's)")
+    e.add_argument("--out", default=None, help="directory for the generated images")
+    e.add_argument("--device", default=None)
+    add_json_flag(e)
+    e.set_defaults(func=cmd_eval_edit)
+    return e
+
+
+def cmd_eval_edit(args: argparse.Namespace):
+    from .. import encoders
+    from ..pipelines.edit import FashionRAGPipeline
+    from ..stores import open_store
+    from ..train.editor import DressCodeDataset, work_size
+
+    ks = [int(x) for x in args.k_values.split(",") if x.strip()]
+    if any(not 0 <= k <= 4 for k in ks):
+        raise InvalidInputError(f"--k-values must be between 0 and 4, got {args.k_values}")
+    store = open_store(args.index) if args.index else None
+    if store is None and any(ks):
+        raise InvalidInputError("k > 0 needs --index DIR (a gallery of garments); or use --k-values 0")
+    pipe = FashionRAGPipeline.from_profile(args.profile, weights=args.weights, device=args.device)
+    pipe.store = store
+    ds = DressCodeDataset(args.dresscode, args.phase, args.categories.split(","), size=work_size(args.profile, args.weights),
+                          mask_style="segmentation")
+    enc = encoders.create(args.encoder) if args.encoder else None
+    result = run_edit_eval(pipe, ds, k_values=ks, limit=args.limit, steps=args.steps, exclude_gt=not args.include_gt,
+                           metric_encoder=enc, out_dir=args.out, dataset_name=str(args.dresscode), progress=not args.json)
+    if args.json:
+        return result
+    print(f"{result.samples} samples, {result.steps} steps, metric encoder {result.encoder}; {result.note}")
+    print(f"{'k':>2} {'FD':>9} {'KD':>9} {'CLIP-T':>7} {'CLIP-I':>7} {'PSNR-m':>7} {'SSIM-m':>7}")
+    for r in result.rows:
+        fd = r.fid if r.fid is not None else r.fd_encoder
+        kd = r.kid if r.kid is not None else r.kd_encoder
+        ci = f"{r.clip_i:7.3f}" if r.clip_i is not None else "      -"
+        print(f"{r.k:>2} {fd:9.4f} {kd:9.4f} {r.clip_t:7.3f} {ci} {r.psnr_mask:7.2f} {r.ssim_mask:7.3f}")
+    return None

@@ -1,0 +1,1 @@
+"""Pipelines: the systems composed from components (caption.py, edit.py)."""

@@ -1,0 +1,1 @@
+"""Training code for the models this project fits itself (``fashionrag train ...``)."""

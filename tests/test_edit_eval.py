@@ -1,0 +1,96 @@
+"""`eval edit`: metric functions on known inputs, and the k-ablation run on the tiny pipeline."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+pytest.importorskip("diffusers", reason="the edit extra (diffusers, accelerate) is not installed")
+from PIL import Image
+
+from fashionrag import encoders, stores
+from fashionrag.eval.edit import frechet_distance, kernel_distance, masked_psnr, masked_ssim, run_edit_eval
+from fashionrag.pipelines.edit import FashionRAGPipeline
+from fashionrag.train.editor import DressCodeDataset
+
+KP = [[192, 60], [192, 120], [152, 120], [140, 180], [135, 240], [232, 120], [244, 180], [250, 240], [165, 260],
+      [165, 360], [165, 470], [219, 260], [219, 360], [219, 470], [0, 0], [0, 0], [0, 0], [0, 0]]
+
+
+def test_metrics_on_known_inputs():
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 255, (32, 32, 3)).astype(np.uint8)
+    mask = np.zeros((32, 32), np.uint8)
+    mask[8:24, 8:24] = 1
+    b = a.copy()
+    assert masked_psnr(a, b, mask) == math.inf and masked_ssim(a, b, mask) == pytest.approx(1.0)
+    b[mask > 0] = np.clip(a[mask > 0].astype(int) + 10, 0, 255)
+    b[0, 0] = 0  # outside the mask: ignored
+    err = (b[mask > 0].astype(float) - a[mask > 0]) ** 2
+    assert masked_psnr(a, b, mask) == pytest.approx(10 * math.log10(255**2 / err.mean()))
+    assert masked_ssim(a, rng.integers(0, 255, (32, 32, 3)), mask) < 0.5
+    x = rng.normal(size=(200, 8))
+    assert frechet_distance(x, x) == pytest.approx(0.0, abs=1e-6)
+    assert frechet_distance(x, x + 1.0) == pytest.approx(8.0, rel=1e-3)  # |mean shift|^2 = 8
+    assert abs(kernel_distance(x, rng.normal(size=(200, 8)), subset_size=100)) < 0.05
+    assert kernel_distance(x, x + 2.0, subset_size=100) > 0.5
+
+
+@pytest.fixture(scope="module")
+def dresscode_test(tmp_path_factory):
+    root = tmp_path_factory.mktemp("dresscode_test")
+    d = root / "upper_body"
+    for sub in ("images", "keypoints", "label_maps"):
+        (d / sub).mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    lines = []
+    for i in range(3):
+        stem = f"0{i}0000"
+        Image.fromarray(rng.integers(0, 255, (512, 384, 3), dtype=np.uint8)).save(d / "images" / f"{stem}_0.jpg")
+        Image.new("RGB", (384, 512), (60 * i, 120, 200)).save(d / "images" / f"{stem}_1.jpg")
+        labels = np.zeros((512, 384), np.uint8)
+        labels[120:270, 140:250] = 4
+        Image.fromarray(labels).save(d / "label_maps" / f"{stem}_4.png")
+        (d / "keypoints" / f"{stem}_2.json").write_text(json.dumps({"keypoints": [[x, y, 1, j] for j, (x, y) in enumerate(KP)]}))
+        lines.append(f"{stem}_0.jpg {stem}_1.jpg")
+    (d / "test_pairs_paired.txt").write_text("\n".join(lines))
+    (root / "fine_captions.json").write_text(json.dumps({"000000": ["red shirt"], "010000": ["blue top"], "020000": ["tee"]}))
+    return root
+
+
+class Recorder:
+    """Wraps the pipeline to record what each edit excluded and retrieved."""
+
+    def __init__(self, pipe):
+        self.pipe, self.calls = pipe, []
+        self.store, self.retrieval_encoder = pipe.store, pipe.retrieval_encoder
+
+    def __call__(self, *a, **kw):
+        out = self.pipe(*a, **kw)
+        self.calls.append((kw["k"], list(kw["exclude_ids"]), [g.id for g in out.retrieved]))
+        return out
+
+
+def test_k_ablation_excludes_the_ground_truth(dresscode_test, tmp_path):
+    enc = encoders.create("tiny")
+    images = sorted((dresscode_test / "upper_body" / "images").glob("*_1.jpg"))
+    store = stores.create("faiss", dim=enc.dim, encoder=enc.name)
+    store.upsert([p.stem for p in images], enc.encode_images([str(p) for p in images]),
+                 [{"id": p.stem, "image_path": str(p), "subcategory": "upper_body"} for p in images])
+    pipe = FashionRAGPipeline.from_profile("tiny", device="cpu")
+    pipe.store = store
+    rec = Recorder(pipe)
+    ds = DressCodeDataset(dresscode_test, "test", ["upper_body"], size=(128, 96))
+    res = run_edit_eval(rec, ds, k_values=(0, 1), limit=2, steps=1, metric_encoder=enc, out_dir=tmp_path, progress=False)
+    assert [r.k for r in res.rows] == [0, 1] and res.samples == 2 and res.gt_excluded
+    assert res.fid_backend == "encoder:tiny-clip" and "not Inception FID" in res.note
+    r0, r1 = res.rows
+    assert r0.clip_i is None and r1.clip_i is not None and -1 <= r1.clip_i <= 1
+    for r in res.rows:
+        assert np.isfinite([r.fd_encoder, r.kd_encoder, r.clip_t, r.psnr_mask, r.ssim_mask]).all()
+    for k, excluded, got in rec.calls:
+        assert len(got) == k and not set(got) & set(excluded)
+    assert len(list((tmp_path / "k1").glob("*.png"))) == 2
