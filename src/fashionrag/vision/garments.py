@@ -1,0 +1,331 @@
+"""Garment localisation behind one interface: ``detect(image) -> list[Garment]``.
+
+Backends are created by name (``create_detector("pose")``, ``create_detector("yolo", weights=...)``).
+
+The default ``pose`` backend needs no garment detector: it finds each person (:mod:`.pose`), takes
+that person's segmentation mask and cuts it into bands along the body axis between landmarks:
+
+=============  =============================================  ==========================
+region         band (along shoulders -> hips axis)            emitted when visible
+=============  =============================================  ==========================
+upper_body     just above the shoulders .. just below hips    both shoulders
+lower_body     a little above the hips .. ankles              hips and a knee
+full_length    shoulders .. ankles (or below the knees)       shoulders, hips and a knee
+footwear       ankles .. below heels / toes                   an ankle and a foot point
+=============  =============================================  ==========================
+
+so masks follow the body, not a box. ``full_length`` (dresses, kurtas) overlaps the upper and
+lower regions of the same person on purpose: only the catalog (retrieval) can tell a dress from a
+top and a skirt, so consumers keep whichever region the retrieved category supports.
+When nobody is found, a product on a plain background is one garment with region ``product``;
+a photo with neither (a blank or noisy image, a scene) gives an honest empty list.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional, Protocol
+
+import cv2
+import numpy as np
+
+from ..colors import measure_colours, skin_mask, srgb_to_lab, top_colours
+from ..core.errors import InvalidInputError
+from ..core.images import ImageInput, load_image
+from ..core.schemas import Garment, GarmentColour, MaskRLE
+from .pose import LM, Pose, PoseEstimator
+from .segmentation import SelfieSegmenter, background_colour, product_mask
+
+
+class GarmentDetector(Protocol):
+    """What every backend provides."""
+
+    name: str
+
+    def detect(self, image: ImageInput) -> list[Garment]: ...
+
+
+# ----------------------------------------------------------------------------- registry
+
+_REGISTRY: dict[str, Callable[..., GarmentDetector]] = {}
+
+
+def register_detector(name: str, factory: Callable[..., GarmentDetector]) -> None:
+    _REGISTRY[name] = factory
+
+
+def create_detector(name: str = "pose", **kwargs: Any) -> GarmentDetector:
+    """A detector backend by name: ``pose`` (default, offline) or ``yolo`` (Ultralytics weights)."""
+    if name not in _REGISTRY:
+        raise InvalidInputError(f"unknown garment detector {name!r}; choose one of: {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[name](**kwargs)
+
+
+def available_detectors() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+# ----------------------------------------------------------------------------- masks
+
+def encode_mask(mask: np.ndarray) -> MaskRLE:
+    """Row-major run lengths, starting with a (possibly empty) run of zeros."""
+    flat = np.asarray(mask, dtype=bool).ravel()
+    change = np.flatnonzero(np.diff(flat.astype(np.int8))) + 1
+    bounds = np.concatenate([[0], change, [flat.size]])
+    runs = np.diff(bounds).tolist()
+    if flat.size and flat[0]:
+        runs = [0] + runs
+    return MaskRLE(size=[int(mask.shape[0]), int(mask.shape[1])], counts=[int(r) for r in runs])
+
+
+def decode_mask(rle: MaskRLE) -> np.ndarray:
+    h, w = rle.size
+    values = np.zeros(len(rle.counts), dtype=bool)
+    values[1::2] = True
+    return np.repeat(values, rle.counts).reshape(h, w)
+
+
+def garment_mask(garment: Garment) -> Optional[np.ndarray]:
+    """The garment's boolean mask at input-image size (None when the backend gave none)."""
+    return None if garment.mask is None else decode_mask(garment.mask)
+
+
+def _box(mask: np.ndarray) -> Optional[list[float]]:
+    ys, xs = np.nonzero(mask)
+    if ys.size == 0:
+        return None
+    return [float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)]
+
+
+# ----------------------------------------------------------------------------- colour helper
+
+def default_colour_namer():
+    """The committed KAGL namer when present, else the CIEDE2000 palette."""
+    from ..colors import load_default_namer
+
+    return load_default_namer()
+
+
+def garment_colours(
+    image: np.ndarray,
+    mask: np.ndarray,
+    region: str,
+    namer=None,
+    skin_samples: Optional[np.ndarray] = None,
+    background: Optional[np.ndarray] = None,
+    exclude_skin: bool = True,
+) -> list[GarmentColour]:
+    """Top two colours of one garment (its own pixels, skin excluded), named by ``namer``."""
+    skin = skin_mask(image, skin_samples) if exclude_skin and region != "product" else None
+    clusters = measure_colours(image, mask, k=4, exclude=skin)
+    if not clusters:
+        return []
+    top = top_colours(clusters, min_share=0.06, top=2, background=background)
+    names: list[Optional[str]] = [None] * len(top)
+    if namer is not None:
+        names = namer.name_clusters(clusters, top, region=region)
+    return [
+        GarmentColour(name=n, hex=c.hex, lab=[round(float(v), 2) for v in c.lab], share=round(c.share, 4))
+        for c, n in zip(top, names)
+    ]
+
+
+# ----------------------------------------------------------------------------- pose backend
+
+class PoseGarmentDetector:
+    """Person mask + landmarks -> garment regions (see module docstring)."""
+
+    name = "pose"
+
+    def __init__(
+        self,
+        complexity: str = "full",
+        max_side: int = 1024,
+        min_area: float = 0.003,
+        colours: bool = True,
+        namer: Any = "default",
+        regions: tuple[str, ...] = ("upper_body", "lower_body", "full_length", "footwear"),
+        max_people: int = 4,
+        num_threads: Optional[int] = None,
+    ):
+        self.estimator = PoseEstimator(complexity=complexity, max_people=max_people, num_threads=num_threads)
+        self.segmenter = SelfieSegmenter(num_threads=num_threads)
+        self.max_side = max_side
+        self.min_area = min_area
+        self.colours = colours
+        self.namer = default_colour_namer() if namer == "default" else namer
+        self.regions = regions
+
+    def detect(self, image: ImageInput) -> list[Garment]:
+        pil = load_image(image)
+        full = np.asarray(pil)
+        height, width = full.shape[:2]
+        scale = min(1.0, self.max_side / max(height, width))
+        work = full if scale == 1.0 else cv2.resize(
+            full, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA)
+        h, w = work.shape[:2]
+
+        product = product_mask(work)
+        poses: list[Pose] = []
+        if min(h, w) >= 32:
+            person_prob = product.astype(np.float32) if product is not None else self.segmenter(work)
+            poses = self.estimator(work, person_prob)
+
+        found: list[tuple[str, np.ndarray, float, Optional[int], Optional[Pose]]] = []
+        for index, pose in enumerate(poses):
+            person = pose.mask > 0.5 if pose.mask is not None else np.ones((h, w), bool)
+            if product is not None:
+                trimmed = person & product
+                if trimmed.sum() >= 0.5 * person.sum():  # keep white-on-white garments
+                    person = trimmed
+            hands = _hands_mask(pose, (w, h))
+            for region, band, score in self._bands(pose, (w, h)):
+                mask = person & band
+                if hands is not None and region != "footwear":
+                    mask &= ~hands
+                if mask.mean() >= self.min_area and mask.sum() >= 30:
+                    found.append((region, mask, score, index, pose))
+        background = None
+        if not found and product is not None:
+            bg, _ = background_colour(work)
+            background = srgb_to_lab(_lab_to_rgb_opencv(bg))
+            found.append(("product", product, _product_score(work, product, bg), None, None))
+
+        garments = []
+        for region, mask, score, index, pose in found:
+            colours: list[GarmentColour] = []
+            if self.colours:
+                samples = _skin_samples(work, pose) if pose is not None else None
+                colours = garment_colours(work, mask, region, self.namer, samples, background)
+            full_mask = mask if scale == 1.0 else cv2.resize(
+                mask.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST).astype(bool)
+            box = _box(full_mask)
+            if box is None:
+                continue
+            landmarks = None
+            if pose is not None:
+                lm = pose.landmarks.astype(np.float64)
+                landmarks = [[round(x / scale, 1), round(y / scale, 1), round(float(v), 3), round(float(p), 3)]
+                             for x, y, _z, v, p in lm]
+            garments.append(Garment(
+                region=region, box=box, score=round(float(score), 4), person=index, landmarks=landmarks,
+                mask=encode_mask(full_mask), colours=colours, source="pose" if pose is not None else "product",
+            ))
+        return garments
+
+    __call__ = detect
+
+    def _bands(self, pose: Pose, size: tuple[int, int]):
+        """(region, boolean band, score) for each region this pose shows."""
+        w, h = size
+        vis = lambda name: pose.visible(name, size)  # noqa: E731
+        pt = pose.point
+        shoulders = vis("left_shoulder") and vis("right_shoulder")
+        hips = vis("left_hip") and vis("right_hip")
+        mid_hip = (pt("left_hip") + pt("right_hip")) / 2
+        if shoulders:
+            mid_sh = (pt("left_shoulder") + pt("right_shoulder")) / 2
+            axis = mid_hip - mid_sh
+            length = float(np.linalg.norm(axis))
+            if length < 1:
+                return []
+            axis = axis / length
+            origin = mid_sh
+        else:  # legs only: the body axis is the ROI's "down"; torso length from the thigh
+            axis = np.array([-np.sin(pose.roi.rotation), np.cos(pose.roi.rotation)])
+            knees = [pt(f"{s}_knee") for s in ("left", "right") if vis(f"{s}_knee")]
+            thigh = float(np.mean([np.dot(k - mid_hip, axis) for k in knees])) if knees else 0.0
+            length = max(thigh / 0.9, float(np.linalg.norm(pt("left_hip") - pt("right_hip"))) * 1.6, 1.0)
+            origin = mid_hip - axis * length
+        ys, xs = np.mgrid[0:h, 0:w]
+        s = (xs - origin[0]) * axis[0] + (ys - origin[1]) * axis[1]
+        proj = lambda name: float(np.dot(pt(name) - origin, axis))  # noqa: E731
+        vis_mean = lambda names: float(np.mean([pose.landmarks[LM[n], 3] for n in names]))  # noqa: E731
+
+        s_hip = proj("left_hip") / 2 + proj("right_hip") / 2 if hips else length
+        knees = [proj(f"{side}_knee") for side in ("left", "right") if vis(f"{side}_knee")]
+        ankles = [proj(f"{side}_ankle") for side in ("left", "right") if vis(f"{side}_ankle")]
+        feet = [proj(f"{side}_{part}") for side in ("left", "right") for part in ("heel", "foot_index")
+                if vis(f"{side}_{part}")]
+        s_knee = float(np.mean(knees)) if knees else s_hip + 0.9 * length
+        s_ankle = float(np.mean(ankles)) if ankles else s_knee + 0.85 * length
+        out = []
+        if shoulders and "upper_body" in self.regions:
+            names = ["left_shoulder", "right_shoulder"] + (["left_hip", "right_hip"] if hips else [])
+            out.append(("upper_body", (s >= -0.12 * length) & (s <= s_hip + 0.05 * length), pose.score * vis_mean(names)))
+        if hips and knees and "lower_body" in self.regions:
+            out.append(("lower_body", (s >= s_hip - 0.15 * length) & (s <= s_ankle + 0.05 * length),
+                        pose.score * vis_mean(["left_hip", "right_hip", "left_knee", "right_knee"])))
+        if shoulders and hips and knees and "full_length" in self.regions:
+            end = s_ankle if ankles else s_knee + 0.4 * length
+            out.append(("full_length", (s >= -0.12 * length) & (s <= end),
+                        pose.score * vis_mean(["left_shoulder", "right_shoulder", "left_knee", "right_knee"])))
+        if ankles and feet and "footwear" in self.regions:
+            out.append(("footwear", (s >= s_ankle - 0.1 * length) & (s <= max(feet) + 0.12 * length),
+                        pose.score * vis_mean(["left_ankle", "right_ankle"])))
+        return out
+
+
+def _hands_mask(pose: Pose, size: tuple[int, int]) -> Optional[np.ndarray]:
+    """Discs over visible hands (wrist, index, pinky, thumb), so garment masks leave them out."""
+    w, h = size
+    if not (pose.visible("left_shoulder", size) and pose.visible("right_shoulder", size)):
+        if not (pose.visible("left_hip", size) and pose.visible("right_hip", size)):
+            return None
+        scale = 0.5 * float(np.linalg.norm(pose.point("left_hip") - pose.point("right_hip")))
+    else:
+        scale = 0.35 * float(np.linalg.norm(pose.point("left_shoulder") - pose.point("right_shoulder")))
+    out = np.zeros((h, w), dtype=np.uint8)
+    for side in ("left", "right"):
+        parts = [f"{side}_{p}" for p in ("wrist", "index", "pinky", "thumb")]
+        seen = [pose.point(p) for p in parts if pose.visible(p, size)]
+        if len(seen) >= 2:
+            cx, cy = np.mean(seen, axis=0)
+            cv2.circle(out, (int(cx), int(cy)), max(2, int(scale)), 1, -1)
+    return out.astype(bool) if out.any() else None
+
+
+def _skin_samples(image: np.ndarray, pose: Pose) -> Optional[np.ndarray]:
+    """Lab pixels of the face (nose..mouth) and hands, where the landmarks show them."""
+    h, w = image.shape[:2]
+    size = (w, h)
+    if pose.visible("left_shoulder", size) and pose.visible("right_shoulder", size):
+        radius = max(2, int(0.08 * np.linalg.norm(pose.point("left_shoulder") - pose.point("right_shoulder"))))
+    else:
+        radius = max(2, int(0.01 * max(h, w)))
+    pts = [n for n in ("nose", "mouth_left", "mouth_right", "left_index", "right_index") if pose.visible(n, size, 0.7)]
+    if not pts:
+        return None
+    sel = np.zeros((h, w), dtype=np.uint8)
+    for n in pts:
+        x, y = pose.point(n)
+        cv2.circle(sel, (int(x), int(y)), radius, 1, -1)
+    pixels = image[sel.astype(bool)]
+    return srgb_to_lab(pixels) if len(pixels) >= 10 else None
+
+
+def _lab_to_rgb_opencv(lab: np.ndarray) -> np.ndarray:
+    """OpenCV float Lab (used by segmentation) back to 8-bit RGB."""
+    arr = np.asarray(lab, dtype=np.float32).reshape(1, 1, 3)
+    rgb = cv2.cvtColor(arr, cv2.COLOR_LAB2RGB)[0, 0]
+    return np.clip(np.round(rgb * 255), 0, 255)
+
+
+def _product_score(image: np.ndarray, mask: np.ndarray, bg: np.ndarray) -> float:
+    """Confidence of a product cut-out: how clearly it stands out from the background."""
+    lab = cv2.cvtColor(image.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
+    contrast = float(np.median(np.linalg.norm(lab[mask] - bg, axis=1)))
+    return float(np.clip(contrast / 40.0, 0.0, 1.0))
+
+
+def _create_pose(**kwargs: Any) -> PoseGarmentDetector:
+    return PoseGarmentDetector(**kwargs)
+
+
+def _create_yolo(**kwargs: Any):
+    from .yolo import YoloGarmentDetector
+
+    return YoloGarmentDetector(**kwargs)
+
+
+register_detector("pose", _create_pose)
+register_detector("yolo", _create_yolo)
