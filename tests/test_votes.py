@@ -44,3 +44,15 @@ def test_vote_fields_uses_per_field_thresholds():
     neighbours = [{"gender": "Men", "usage": "Casual"}, {"gender": "Men", "usage": "Formal"}]
     out = vote_fields(neighbours, [0.8, 0.8], tau=1, thresholds={"gender": 0.9, "usage": 0.9}, fields=("gender", "usage"))
     assert out["gender"].value == "Men" and out["usage"].value is None
+
+
+def test_colour_fusion_overrules_measurement_only_with_a_strong_vote():
+    from fashionrag.pipelines.caption import fuse_colour_name
+    from fashionrag.votes import Vote
+
+    strong = Vote("Navy Blue", 0.9, {"Navy Blue": 0.9, "Black": 0.1})
+    weak = Vote("Navy Blue", 0.5, {"Navy Blue": 0.5, "Black": 0.5})
+    assert fuse_colour_name("Black", strong, 0.6) == "Navy Blue"   # 0.54 > 0.4 + 0.06
+    assert fuse_colour_name("Black", weak, 0.6) == "Black"         # 0.30 < 0.4 + 0.30
+    assert fuse_colour_name("Black", strong, 0.0) == "Black"       # weight 0: measurement only
+    assert fuse_colour_name("Black", None, 0.6) == "Black"

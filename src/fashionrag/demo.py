@@ -6,6 +6,7 @@ index has never seen.
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -28,6 +29,7 @@ TEXT_QUERIES = [
     ("blue denim jeans", {}),
 ]
 IMAGE_QUERY_TYPES = ["Tshirts", "Casual Shoes", "Handbags", "Kurtas"]
+CAPTION_TYPES = ["Shirts", "Tshirts", "Jeans", "Kurtas", "Dresses", "Casual Shoes", "Handbags", "Watches"]
 
 
 class DemoReport(BaseModel):
@@ -37,6 +39,9 @@ class DemoReport(BaseModel):
     indexed: int
     html: str
     queries: list[dict]
+    captions_html: str | None = None
+    captions: list[dict] = []
+    encoder_val_metrics: dict | None = None
 
 
 def pick_encoder(name: str | None) -> tuple[encoders.Encoder, bool]:
@@ -98,5 +103,58 @@ def run_demo(catalog_dir: str, out_dir: str = "out", encoder: str | None = None,
         intro="" if meaningful else "The tiny encoder is random: these rankings are not meaningful.",
     )
     say(f"\nwrote {page}")
+
+    captions, cap_page = run_captions(store, enc, query_cat, out, say)
+    metrics = encoder_val_metrics(enc)
+    if metrics:
+        say("\nlite encoder, KAGL val (REF = train): " + "  ".join(f"{k} {v}" for k, v in metrics.items()))
     return DemoReport(encoder=enc.name, meaningful=meaningful, index_dir=str(index_dir), indexed=build.indexed,
-                      html=str(page), queries=queries)
+                      html=str(page), queries=queries, captions_html=cap_page, captions=captions,
+                      encoder_val_metrics=metrics)
+
+
+def run_captions(store, enc, query_cat, out: Path, say) -> tuple[list[dict], str | None]:
+    """Caption a few held-out photos (one per article type) into out/captions.jsonl and out/captions.html."""
+    from . import writers
+    from .pipelines.caption import CaptionPipeline
+    from .sheets import card, write_sheet
+    from .vision.garments import create_detector
+
+    try:
+        pipe = CaptionPipeline(create_detector("pose"), enc, store, writers.create("template"))
+    except ModelUnavailableError as exc:  # the vision models are an optional install
+        say(f"\ncaptions skipped: {exc}")
+        return [], None
+    picks = [p for art in CAPTION_TYPES if (p := next((q for q in query_cat.products if q.article_type == art), None))]
+    cards, rows = [], []
+    for p in picks:
+        result, analysis = pipe.run(p.image_path, style="instagram", name=p.id)
+        cards.append(card(p.image_path, result, analysis))
+        rows.append({"id": p.id, "title": p.title, "caption": result.caption, "hashtags": result.hashtags})
+        say(f"\n{p.id} ({p.title})\n  {result.caption or '(no garment found)'}\n  {' '.join(result.hashtags)}")
+    (out / "captions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    page = write_sheet(out / "captions.html", cards, title=f"fashionrag captions — encoder {enc.name}")
+    say(f"\nwrote {page}")
+    return rows, str(page)
+
+
+def encoder_val_metrics(enc) -> dict | None:
+    """The packaged lite model's measured val metrics (from its model card data), for the demo's summary line."""
+    if not enc.name.startswith("lite"):
+        return None
+    from importlib import resources
+
+    try:
+        data = json.loads(resources.files("fashionrag").joinpath("assets/lite/metrics.json").read_text())
+    except (FileNotFoundError, OSError, json.JSONDecodeError):
+        return None
+    keys = ("t2i.r1", "t2i.r10", "t2i.mrr", "category_p1", "color_p1", "prompt_articleType_wf1",
+            "knn_accuracy.articleType", "knn_accuracy.baseColour", "knn_accuracy.gender", "images_per_s")
+    out = {}
+    for k in keys:
+        v = data
+        for part in k.split("."):
+            v = v.get(part) if isinstance(v, dict) else None
+        if v is not None:
+            out[k] = round(v, 3) if isinstance(v, float) else v
+    return out or None

@@ -182,7 +182,7 @@ class Indexer:
             index_dir=str(out_dir) if out_dir is not None else None,
             encoder=enc.name,
             dim=enc.dim,
-            index_type=getattr(store, "index_type", self.index_type),
+            index_type=getattr(store, "kind", self.index_type),
             catalog_source=catalog.source,
             catalog_fingerprint=fingerprint,
             products=len(catalog),

@@ -11,13 +11,14 @@ import argparse
 import importlib
 import json
 import logging
+import os
 import sys
 from typing import Any, Sequence
 
 from ..core.errors import FashionRAGError
 
 #: Modules under fashionrag.cli that register sub-commands, in help order.
-COMMAND_MODULES = ["index", "search", "demo"]
+COMMAND_MODULES = ["index", "search", "demo", "edit", "train", "eval", "caption"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,6 +49,8 @@ def emit_json(obj: Any) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Library loading bars ("Loading weights ...") are noise in a CLI; our own bars stay on.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
