@@ -4,12 +4,14 @@ VENV    ?= .venv
 BIN     := $(VENV)/bin
 CATALOG ?= ../shared/datasets/kagl
 OUT     ?= out
+# 1M adds a multi-hour HNSW build on 2 cores: make bench BENCH_SIZES=10000,100000,1000000
+BENCH_SIZES ?= 10000,100000
 # Caches (embedding cache, tiny test models) stay inside the checkout unless FASHIONRAG_HOME is set.
 export FASHIONRAG_HOME ?= $(CURDIR)/.fashionrag
 export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 
-.PHONY: venv demo test bench lint clean
+.PHONY: venv demo test bench bench-caption bench-edit clean
 
 venv: $(VENV)/.installed
 
@@ -31,7 +33,13 @@ test: venv
 	$(BIN)/python -m pytest
 
 bench: venv
-	$(BIN)/python benchmarks/bench_store.py
+	$(BIN)/python benchmarks/bench_store.py --sizes $(BENCH_SIZES)
+
+bench-caption: venv
+	$(BIN)/python benchmarks/bench_caption.py --catalog $(CATALOG)
+
+bench-edit: venv
+	$(BIN)/python benchmarks/bench_edit.py
 
 clean:
 	rm -rf $(OUT) .fashionrag .pytest_cache
