@@ -1,0 +1,146 @@
+"""Each metric function on hand-made cases whose answers are worked out by hand."""
+
+import math
+
+import numpy as np
+import pytest
+
+from fashionrag.eval import metrics as M
+
+
+def test_first_relevant_rank_recall_and_mrr():
+    scores = np.array(
+        [
+            [0.9, 0.1, 0.5],  # order 0, 2, 1 ; relevant {2}    -> rank 2
+            [0.2, 0.8, 0.3],  # order 1, 2, 0 ; relevant {1}    -> rank 1
+            [0.3, 0.2, 0.1],  # order 0, 1, 2 ; relevant {1, 2} -> rank 2
+            [0.5, 0.4, 0.3],  # no relevant item               -> inf
+        ]
+    )
+    relevant = np.array([[0, 0, 1], [0, 1, 0], [0, 1, 1], [0, 0, 0]], dtype=bool)
+    ranks = M.first_relevant_rank(scores, relevant)
+    assert ranks[:3].tolist() == [2.0, 1.0, 2.0] and math.isinf(ranks[3])
+    assert M.recall_at_k(ranks, 1) == pytest.approx(1 / 4)
+    assert M.recall_at_k(ranks, 2) == pytest.approx(3 / 4)
+    assert M.mean_reciprocal_rank(ranks) == pytest.approx((0.5 + 1 + 0.5 + 0) / 4)
+
+
+def test_ties_break_by_gallery_order():
+    scores = np.array([[0.5, 0.5, 0.5]])
+    assert M.first_relevant_rank(scores, np.array([[0, 0, 1]], bool)).tolist() == [3.0]
+    assert M.first_relevant_rank(scores, np.array([[1, 0, 0]], bool)).tolist() == [1.0]
+
+
+def test_precision_at_k():
+    scores = np.array([[0.9, 0.8, 0.7, 0.1], [0.1, 0.2, 0.3, 0.4]])
+    relevant = np.array([[1, 0, 1, 1], [1, 1, 0, 0]], dtype=bool)
+    # query 0 top-2 = {0, 1} -> 1 relevant; query 1 top-2 = {3, 2} -> 0 relevant
+    assert M.precision_at_k(scores, relevant, 1) == pytest.approx((1 + 0) / 2)
+    assert M.precision_at_k(scores, relevant, 2) == pytest.approx((0.5 + 0) / 2)
+    assert M.precision_at_k(scores, relevant, 4) == pytest.approx((3 / 4 + 2 / 4) / 2)
+
+
+def test_relevance_by_label():
+    rel = M.relevance_by_label(["Shirts", "Black"], ["Shirts", "Tshirts", "Black", "Shirts"])
+    assert rel.tolist() == [[True, False, False, True], [False, False, True, False]]
+
+
+def test_weighted_vote_and_knn_predict():
+    # 'a' has more votes but 'b' has more similarity mass
+    assert M.weighted_vote(["a", "a", "b"], [0.2, 0.2, 0.9]) == "b"
+    # equal mass: the nearer neighbour's label wins
+    assert M.weighted_vote(["x", "y"], [0.5, 0.5]) == "x"
+    # negative similarity counts as (almost) nothing; missing labels are ignored
+    assert M.weighted_vote(["p", "q", None, ""], [-0.9, 0.1, 5.0, 5.0]) == "q"
+    assert M.weighted_vote([], []) is None
+    assert M.knn_predict([["a", "b"], ["c"]], [[0.1, 0.3], [0.2]]) == ["b", "c"]
+
+
+def test_accuracy_and_weighted_f1():
+    y_true = ["a", "a", "a", "b"]
+    y_pred = ["a", "a", "b", "b"]
+    assert M.accuracy(y_true, y_pred) == pytest.approx(0.75)
+    # class a: P=1, R=2/3 -> F1=0.8 (support 3); class b: P=0.5, R=1 -> F1=2/3 (support 1)
+    assert M.weighted_f1(y_true, y_pred) == pytest.approx((0.8 * 3 + (2 / 3) * 1) / 4)
+    assert M.weighted_f1(["a", "b"], ["a", "b"]) == pytest.approx(1.0)
+    assert M.weighted_f1(["a", "b"], ["b", "a"]) == pytest.approx(0.0)
+    assert M.accuracy(["a"], [None]) == 0.0
+
+
+def test_weighted_f1_matches_scikit_learn():
+    sklearn = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(0)
+    y_true = rng.choice(list("abcde"), size=200).tolist()
+    y_pred = rng.choice(list("abcdf"), size=200).tolist()
+    expected = sklearn.f1_score(y_true, y_pred, average="weighted", labels=sorted(set(y_true)), zero_division=0)
+    assert M.weighted_f1(y_true, y_pred) == pytest.approx(expected)
+
+
+def _tiny_catalog_jsonl(root):
+    """12 synthetic products (train 8 / val 4) written as a JSONL catalog."""
+    import json
+
+    from PIL import Image
+
+    rows = []
+    for i in range(12):
+        colour, rgb = (("Red", (200, 30, 30)), ("Blue", (30, 30, 200)))[i % 2]
+        kind = ("Shirts", "Caps", "Shirts")[i % 3]
+        path = root / f"{i}.png"
+        Image.new("RGB", (40, 40), rgb).save(path)
+        rows.append(dict(id=str(i), image_path=str(path), title=f"Men {colour} {kind} {i % 4}", article_type=kind,
+                         colour=colour, gender="Men", usage="Casual", season="Fall",
+                         split="val" if i >= 8 else "train"))
+    (root / "catalog.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    return root / "catalog.jsonl"
+
+
+def test_eval_retrieval_runs_with_any_encoder_and_never_uses_eval_rows_as_reference(tmp_path, monkeypatch):
+    monkeypatch.setenv("FASHIONRAG_HOME", str(tmp_path / "home"))
+    from fashionrag.eval.retrieval import run_retrieval_eval
+
+    cat = _tiny_catalog_jsonl(tmp_path)
+    res = run_retrieval_eval(cat, cat, encoder="tiny", k=5, progress=False)
+    doc = res.model_dump()
+    assert res.eval_split == "val" and res.reference_split == ["train"]
+    assert res.gallery_size == 4 and res.reference_size == 8
+    for dotted in ("t2i.r1", "t2i.r10", "t2i.mrr", "t2i_strict.r1", "knn_accuracy.articleType",
+                   "knn_accuracy.baseColour", "knn_accuracy.gender", "knn_accuracy.usage", "knn_accuracy.season"):
+        head, key = dotted.split(".")
+        assert 0.0 <= doc[head][key] <= 1.0
+    for key in ("category_p1", "category_p10", "color_p1", "color_p10", "prompt_articleType_acc",
+                "prompt_articleType_wf1"):
+        assert 0.0 <= doc[key] <= 1.0
+    assert res.images_per_s > 0 and res.queries["t2i"] == 4 and res.queries["category"] == 2
+    assert res.t2i["r10"] == 1.0  # 4 images: every query's relevant item is in the top 10
+    assert any("not zero-shot" in n for n in res.notes)
+
+
+def test_eval_retrieval_same_catalog_needs_the_split(tmp_path, monkeypatch):
+    monkeypatch.setenv("FASHIONRAG_HOME", str(tmp_path / "home"))
+    from fashionrag.core.errors import CatalogError
+    from fashionrag.eval.retrieval import run_retrieval_eval
+
+    cat = _tiny_catalog_jsonl(tmp_path)
+    with pytest.raises(CatalogError, match="no split 'test'"):
+        run_retrieval_eval(cat, cat, split="test", encoder="tiny", progress=False)
+
+
+def test_cli_eval_retrieval_json_has_the_dotted_keys(tmp_path, monkeypatch, capsys):
+    import json
+
+    monkeypatch.setenv("FASHIONRAG_HOME", str(tmp_path / "home"))
+    from fashionrag.cli import main
+
+    cat = _tiny_catalog_jsonl(tmp_path)
+    rc = main(["eval", "retrieval", "--catalog", str(cat), "--index-catalog", str(cat), "--encoder", "tiny",
+               "--k", "3", "--json"])
+    assert rc == 0
+    doc = json.loads(capsys.readouterr().out)
+    for dotted in ("t2i.r1", "t2i.r10", "t2i.mrr", "category_p1", "color_p1", "prompt_articleType_wf1",
+                   "knn_accuracy.articleType", "images_per_s", "gallery_size", "reference_size", "queries.t2i"):
+        node = doc
+        for part in dotted.split("."):
+            node = node[part]
+        assert isinstance(node, (int, float))
+    assert doc["reference_split"] == ["train"] and doc["eval_split"] == "val"
