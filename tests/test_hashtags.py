@@ -93,3 +93,11 @@ def test_multi_and_plural_only_articles():
 def test_dedupe_and_merge_are_case_insensitive():
     assert hashtags.dedupe(["#OOTD", "#ootd", "#Style", "#STYLE"]) == ["#OOTD", "#Style"]
     assert hashtags.merge(["#A", "#b"], ["#B", "#C", "#D"], 3) == ["#A", "#b", "#C"]
+
+
+def test_tag_does_not_repeat_a_word_shared_by_its_parts():
+    from fashionrag.hashtags import tag
+
+    assert tag("Formal", "formal shoes") == "#FormalShoes"
+    assert tag("Sports", "sports shoes") == "#SportsShoes"
+    assert tag("navy blue", "blue shirt") == "#NavyBlueShirt"

@@ -80,7 +80,10 @@ def _ascii_words(text: str) -> list[str]:
 
 def tag(*parts: str) -> Optional[str]:
     """'navy blue', 't-shirt' -> '#NavyBlueTShirt'. None when nothing ASCII is left."""
-    words = [w for p in parts for w in _ascii_words(p)]
+    words: list[str] = []
+    for w in (w for p in parts for w in _ascii_words(p)):
+        if not words or w.lower() != words[-1].lower():  # 'formal' + 'formal shoes' -> FormalShoes
+            words.append(w)
     if not words:
         return None
     body = "".join(w[0].upper() + w[1:] for w in words)
