@@ -18,7 +18,7 @@ from typing import Any, Sequence
 from ..core.errors import FashionRAGError
 
 #: Modules under fashionrag.cli that register sub-commands, in help order.
-COMMAND_MODULES = ["index", "search", "demo", "edit", "train", "eval", "caption"]
+COMMAND_MODULES = ["index", "search", "caption", "edit", "train", "eval", "demo"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,4 +1,4 @@
-"""`fashionrag eval retrieval` (later: `eval caption`, `eval edit`).
+"""`fashionrag eval retrieval|caption|edit`.
 
 Each evaluation registers its own sub-sub-command through a ``register_<task>(eval_subparsers)`` function
 listed in :data:`EVAL_COMMANDS`, so other modules can add theirs without touching this one's code.
@@ -16,7 +16,7 @@ EVAL_COMMANDS: list = []
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("eval", help="measure retrieval (and later caption/edit) quality on a catalog")
+    p = sub.add_parser("eval", help="measure retrieval, caption or edit quality on a catalog")
     esub = p.add_subparsers(dest="eval_command", metavar="TASK")
     esub.required = True
     for add in EVAL_COMMANDS:

@@ -16,7 +16,7 @@ TRAIN_COMMANDS: list = []
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train a model on a catalog (the lite encoder, ...)")
+    p = sub.add_parser("train", help="train a model: the lite encoder, the Fashion-RAG editor, the BLIP baseline")
     tsub = p.add_subparsers(dest="train_command", metavar="MODEL")
     tsub.required = True
     for add in TRAIN_COMMANDS:
