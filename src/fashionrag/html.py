@@ -13,16 +13,21 @@ from .core.errors import InvalidImageError
 from .core.images import ImageInput, load_image
 
 
+def jpeg_data_uri(img, max_side: int, quality: int = 80) -> str:
+    """A PIL image shrunk to ``max_side`` as an inline JPEG data URI (pages stay self-contained)."""
+    img = img.copy()
+    img.thumbnail((max_side, max_side))
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", quality=quality)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
 def thumbnail_data_uri(image: ImageInput, size: int = 128) -> str:
     """A small JPEG data URI of an image, or an empty string when it cannot be read."""
     try:
-        img = load_image(image)
+        return jpeg_data_uri(load_image(image), size)
     except InvalidImageError:
         return ""
-    img.thumbnail((size, size))
-    buf = io.BytesIO()
-    img.save(buf, format="JPEG", quality=80)
-    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
 @dataclass

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 from pathlib import Path
 from typing import Iterable
 
@@ -13,6 +11,7 @@ from PIL import Image, ImageDraw
 
 from .core.evidence import CaptionResult
 from .core.images import load_image
+from .html import jpeg_data_uri
 
 #: Overlay colour per region.
 REGION_COLOURS = {
@@ -42,10 +41,7 @@ def overlay(image_path: str, analysis, max_side: int = 320) -> str:
         draw.rectangle([float(v) for v in a.garment.box], outline=colour, width=max(2, out.width // 150))
         label = f"{a.garment.region}: {a.evidence.article_type or 'unknown'}"
         draw.text((a.garment.box[0] + 3, a.garment.box[1] + 2), label, fill=colour)
-    out.thumbnail((max_side, max_side))
-    buf = io.BytesIO()
-    out.save(buf, format="JPEG", quality=82)
-    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+    return jpeg_data_uri(out, max_side, quality=82)
 
 
 _CSS = """
