@@ -29,15 +29,16 @@ def main() -> None:
     args = ap.parse_args()
 
     from fashionrag import encoders, writers
-    from fashionrag.catalog import load_catalog
-    from fashionrag.indexing import Indexer
+    from fashionrag.retrieval.catalog import load_catalog
+    from fashionrag.retrieval.indexing import Indexer
+    from fashionrag.retrieval.retriever import Retriever
     from fashionrag.pipelines.caption import CaptionPipeline
     from fashionrag.vision.garments import create_detector
 
     cat = load_catalog(args.catalog)
     enc = encoders.create(args.encoder)
     store, _ = Indexer(enc, progress=False).build(cat.subset(split="train"))
-    pipe = CaptionPipeline(create_detector("pose"), enc, store, writers.create("template"))
+    pipe = CaptionPipeline(create_detector("pose"), Retriever(store, enc), writers.create("template"))
     photos = [p.image_path for p in cat.subset(split="val").products][: args.n]
     pipe.run(photos[0])  # warm-up: model loading and first-call allocations are not throughput
 

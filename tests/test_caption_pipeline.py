@@ -9,9 +9,10 @@ import pytest
 from PIL import Image
 
 from fashionrag import encoders, writers
-from fashionrag.catalog import load_catalog
+from fashionrag.retrieval.catalog import load_catalog
 from fashionrag.cli import main
-from fashionrag.indexing import Indexer
+from fashionrag.retrieval.indexing import Indexer
+from fashionrag.retrieval.retriever import Retriever
 from fashionrag.pipelines.caption import CaptionConfig, CaptionPipeline
 from fashionrag.vision.garments import create_detector
 
@@ -35,7 +36,7 @@ def small_index(kagl_dir, tmp_path_factory):
 @pytest.fixture(scope="module")
 def pipe(small_index):
     enc, store, _ = small_index
-    return CaptionPipeline(create_detector("pose"), enc, store, writers.create("template"), CaptionConfig())
+    return CaptionPipeline(create_detector("pose"), Retriever(store, enc), writers.create("template"), CaptionConfig())
 
 
 def _val_photo(kagl_dir, article_type):

@@ -7,7 +7,7 @@ import json
 import pytest
 from PIL import Image
 
-from fashionrag.catalog import ColumnMapping, detect_kind, fabric_from_title, load_catalog
+from fashionrag.retrieval.catalog import ColumnMapping, detect_kind, fabric_from_title, load_catalog
 from fashionrag.core.errors import CatalogError
 
 

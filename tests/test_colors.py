@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fashionrag.colors import (
+from fashionrag.vision.colors import (
     ColourCluster,
     ColourNamer,
     PaletteNamer,

@@ -14,7 +14,7 @@ from PIL import Image
 from fashionrag import encoders, stores
 from fashionrag.eval.edit import frechet_distance, kernel_distance, masked_psnr, masked_ssim, run_edit_eval
 from fashionrag.pipelines.edit import FashionRAGPipeline
-from fashionrag.train.editor import DressCodeDataset
+from fashionrag.pipelines.edit_data import DressCodeDataset
 
 KP = [[192, 60], [192, 120], [152, 120], [140, 180], [135, 240], [232, 120], [244, 180], [250, 240], [165, 260],
       [165, 360], [165, 470], [219, 260], [219, 360], [219, 470], [0, 0], [0, 0], [0, 0], [0, 0]]

@@ -16,7 +16,9 @@ from PIL import Image
 from fashionrag.core.errors import CatalogError
 from fashionrag.core.schemas import Product
 from fashionrag.pipelines.edit import FashionRAGPipeline, tiny_pipeline_dir
-from fashionrag.train.editor import CatalogEditDataset, DressCodeDataset, EditorTrainSettings, register_editor, train_editor
+from fashionrag.cli.train_editor import register_editor
+from fashionrag.pipelines.edit_data import CatalogEditDataset, DressCodeDataset
+from fashionrag.train.editor import EditorTrainSettings, train_editor
 
 KP = [[192, 60], [192, 120], [152, 120], [140, 180], [135, 240], [232, 120], [244, 180], [250, 240], [165, 260],
       [165, 360], [165, 470], [219, 260], [219, 360], [219, 470], [0, 0], [0, 0], [0, 0], [0, 0]]

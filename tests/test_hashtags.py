@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from fashionrag import hashtags
+from fashionrag.writers import hashtags
 from fashionrag.core.errors import InvalidInputError
 from fashionrag.core.evidence import ColourEvidence, EvidencePack, GarmentEvidence
 from fashionrag.writers import guard
@@ -96,7 +96,7 @@ def test_dedupe_and_merge_are_case_insensitive():
 
 
 def test_tag_does_not_repeat_a_word_shared_by_its_parts():
-    from fashionrag.hashtags import tag
+    from fashionrag.writers.hashtags import tag
 
     assert tag("Formal", "formal shoes") == "#FormalShoes"
     assert tag("Sports", "sports shoes") == "#SportsShoes"

@@ -7,9 +7,9 @@ import pytest
 from PIL import Image
 
 from fashionrag import encoders, stores
-from fashionrag.catalog import load_catalog
+from fashionrag.retrieval.catalog import load_catalog
 from fashionrag.core.errors import FashionRAGError
-from fashionrag.indexing import EmbeddingCache, Indexer, build_index
+from fashionrag.retrieval.indexing import EmbeddingCache, Indexer, build_index
 
 COLOURS = [(200, 30, 30), (30, 200, 30), (30, 30, 200), (220, 220, 40), (20, 20, 20), (240, 240, 240)]
 

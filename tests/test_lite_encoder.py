@@ -83,7 +83,7 @@ OTHER = {"Jeans", "Trousers", "Handbags", "Wallets", "Belts", "Watches", "Caps"}
 
 @pytest.mark.skipif(not (KAGL / "styles.csv").is_file(), reason="shared KAGL sample not present")
 def test_smoke_val_photos_match_the_right_category_prompts(lite):
-    from fashionrag.train.texts import PROMPT_TEMPLATE
+    from fashionrag.encoders.texts import PROMPT_TEMPLATE
 
     labels = sorted(TOPWEAR | FOOTWEAR | OTHER)
     prompts = lite.encode_texts([PROMPT_TEMPLATE.format(x) for x in labels])

@@ -13,11 +13,12 @@ import pytest
 from PIL import Image
 
 from fashionrag import encoders, stores
-from fashionrag.catalog import load_catalog
+from fashionrag.retrieval.catalog import load_catalog
 from fashionrag.cli import main
 from fashionrag.core.errors import IndexCorruptError, IndexMismatchError, InvalidInputError
-from fashionrag.indexing import Indexer
-from fashionrag.search import Searcher, parse_filters
+from fashionrag.retrieval.indexing import Indexer
+from fashionrag.retrieval.filters import parse_filters
+from fashionrag.retrieval.retriever import Retriever
 
 COLOURS = [(200, 30, 30), (30, 200, 30), (30, 30, 200), (220, 220, 40), (20, 20, 20), (240, 240, 240), (120, 60, 10), (9, 99, 199)]
 
@@ -46,7 +47,7 @@ def built(tmp_path, tiny):
 
 def test_text_image_and_combined_queries(built, tiny):
     cat, store, _ = built
-    s = Searcher(store, tiny)
+    s = Retriever(store, tiny)
     # image query: the product's own image is its nearest neighbour
     res = s.search(image=cat.get("5").image_path, k=3)
     assert res.hits[0].id == "5" and res.hits[0].score == pytest.approx(1.0, abs=1e-4)
@@ -65,7 +66,7 @@ def test_text_image_and_combined_queries(built, tiny):
 
 def test_filters_inside_search(built, tiny):
     cat, store, _ = built
-    s = Searcher(store, tiny)
+    s = Retriever(store, tiny)
     res = s.search(image=cat.get("5").image_path, k=10, filters=["gender=Women", "type=Jeans"])
     assert {h.id for h in res.hits} == {"4", "6"}  # all women's jeans, even though k=10
     assert all(h.product.gender == "Women" and h.product.article_type == "Jeans" for h in res.hits)
@@ -78,7 +79,7 @@ def test_filters_inside_search(built, tiny):
 
 def test_query_errors(built, tiny):
     _, store, _ = built
-    s = Searcher(store, tiny)
+    s = Retriever(store, tiny)
     with pytest.raises(InvalidInputError):
         s.search()
     with pytest.raises(InvalidInputError):
@@ -91,9 +92,9 @@ def test_index_from_another_encoder_is_refused(built):
     _, store, idx = built
     other = encoders.create("tiny-siglip")
     with pytest.raises(IndexMismatchError, match="built with encoder"):
-        Searcher(store, other)
+        Retriever(store, other)
     with pytest.raises(IndexMismatchError, match="built with encoder"):
-        Searcher.open(idx, encoder="tiny-siglip")
+        Retriever.open(idx, encoder="tiny-siglip")
 
 
 def test_cli_build_search_info(tmp_path, capsys):

@@ -12,11 +12,11 @@ from PIL import Image, ImageDraw
 
 torch = pytest.importorskip("torch")
 
-from fashionrag.catalog import Catalog  # noqa: E402
+from fashionrag.retrieval.catalog import Catalog  # noqa: E402
 from fashionrag.core.schemas import Product  # noqa: E402
 from fashionrag.encoders.lite import LiteEncoder, prepare_image  # noqa: E402
 from fashionrag.train.encoder import TrainSettings, augment, train_encoder  # noqa: E402
-from fashionrag.train.texts import build_vocabularies, product_texts  # noqa: E402
+from fashionrag.encoders.texts import build_vocabularies, product_texts  # noqa: E402
 
 COLOURS = {"Red": (220, 30, 30), "Blue": (30, 40, 220)}
 TYPES = {"Shirts": "rect", "Caps": "ellipse"}

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from fashionrag.votes import vote_fields, weighted_vote, weights
+from fashionrag.retrieval.votes import vote_fields, weighted_vote, weights
 
 
 def test_weights_are_exponential_in_similarity():
@@ -48,7 +48,7 @@ def test_vote_fields_uses_per_field_thresholds():
 
 def test_colour_fusion_overrules_measurement_only_with_a_strong_vote():
     from fashionrag.pipelines.caption import fuse_colour_name
-    from fashionrag.votes import Vote
+    from fashionrag.retrieval.votes import Vote
 
     strong = Vote("Navy Blue", 0.9, {"Navy Blue": 0.9, "Black": 0.1})
     weak = Vote("Navy Blue", 0.5, {"Navy Blue": 0.5, "Black": 0.5})

@@ -201,7 +201,7 @@ def finetune_on_catalog(
 
     The captions it then writes can be scored with the same text metrics as the writers (titles as references).
     """
-    from ..catalog import load_catalog
+    from ..retrieval.catalog import load_catalog
 
     cat = load_catalog(catalog, split=split)
     pairs = [(p.image_path, p.title) for p in cat.products if p.image_path and p.title.strip()]

@@ -86,7 +86,7 @@ def cmd_caption(args: argparse.Namespace):
 
     from ..core.errors import FashionRAGError
     from ..pipelines.caption import CaptionPipeline
-    from ..sheets import card, write_sheet
+    from ..reports.sheets import card, write_sheet
 
     images = expand_inputs(args.images)
     if not images:
@@ -168,8 +168,9 @@ def register_eval_caption(eval_sub: argparse._SubParsersAction) -> None:
 def cmd_eval_caption(args: argparse.Namespace):
     from .. import encoders, stores, writers
     from ..eval.caption import evaluate_captions, sample, split_catalogs
-    from ..indexing import Indexer
+    from ..retrieval.indexing import Indexer
     from ..pipelines.caption import CaptionPipeline
+    from ..retrieval.retriever import Retriever
     from ..vision.garments import create_detector
 
     eval_cat, ref = split_catalogs(args.catalog, args.index_catalog, args.split)
@@ -179,7 +180,7 @@ def cmd_eval_caption(args: argparse.Namespace):
     else:
         enc = encoders.create(args.encoder or config.default_encoder())
         store, _ = Indexer(enc, progress=not (args.quiet or args.json)).build(ref)
-    pipe = CaptionPipeline(create_detector("pose"), enc, store, writers.create("template"))
+    pipe = CaptionPipeline(create_detector("pose"), Retriever(store, enc), writers.create("template"))
     products = sample(eval_cat.products, args.limit, args.seed)
     report, rows = evaluate_captions(
         pipe, products, style=args.style, seed=args.seed, progress=not (args.quiet or args.json),

@@ -18,6 +18,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_demo(args: argparse.Namespace):
-    from ..demo import run_demo
+    from ..pipelines.demo import run_demo
 
     return run_demo(args.catalog, args.out, encoder=args.encoder, k=args.k, quiet=args.json)

@@ -78,7 +78,7 @@ def cmd_retrieval(args: argparse.Namespace):
 
 
 # Evaluations of the other systems register themselves here.
-from ..eval.edit import register_edit_eval  # noqa: E402
+from .eval_edit import register_edit_eval  # noqa: E402
 from .caption import register_eval_caption  # noqa: E402
 
 EVAL_COMMANDS.extend([register_eval_caption, register_edit_eval])

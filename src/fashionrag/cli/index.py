@@ -52,8 +52,8 @@ def _parse_map(items: list[str]) -> dict[str, str] | None:
 
 def cmd_build(args: argparse.Namespace):
     from .. import encoders
-    from ..catalog import load_catalog
-    from ..indexing import Indexer
+    from ..retrieval.catalog import load_catalog
+    from ..retrieval.indexing import Indexer
 
     catalog = load_catalog(args.catalog, mapping=_parse_map(args.map), split=args.split, image_template=args.image_template)
     encoder = encoders.create(args.encoder or config.default_encoder(), device=args.device)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..core import config
+from ..reports.tables import format_table
 from . import add_json_flag
 
 
@@ -21,22 +22,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_search)
 
 
-def format_table(result) -> str:
-    rows = [("#", "score", "id", "type", "colour", "gender", "title")]
-    for h in result.hits:
-        pr = h.product
-        rows.append((str(h.rank), f"{h.score:.3f}", pr.id, pr.article_type or "", pr.colour or "", pr.gender or "", pr.title[:60]))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
-    lines = []
-    for r in rows:
-        lines.append("  ".join(c.ljust(w) for c, w in zip(r[:-1], widths)) + "  " + r[-1])
-    return "\n".join(lines)
-
-
 def cmd_search(args: argparse.Namespace):
-    from ..search import Searcher
+    from ..retrieval.retriever import Retriever
 
-    searcher = Searcher.open(args.index, encoder=args.encoder)
+    searcher = Retriever.open(args.index, encoder=args.encoder)
     result = searcher.search(args.text, image=args.image, text_weight=args.text_weight, k=args.k, filters=args.filter)
     if args.json:
         return result

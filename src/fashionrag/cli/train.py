@@ -57,7 +57,7 @@ TRAIN_COMMANDS.append(register_encoder)
 
 
 def cmd_encoder(args: argparse.Namespace):
-    from ..catalog import load_catalog
+    from ..retrieval.catalog import load_catalog
     from ..train.encoder import TrainSettings, train_encoder
 
     settings = TrainSettings(
@@ -116,6 +116,6 @@ def cmd_blip(args: argparse.Namespace):
     return None
 
 
-from ..train.editor import register_editor  # noqa: E402
+from .train_editor import register_editor  # noqa: E402
 
 TRAIN_COMMANDS.extend([register_editor, register_blip])

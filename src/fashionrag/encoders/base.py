@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import abc
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from ..core.errors import ModelUnavailableError
 from ..core.images import ImageInput
+from ..core.registry import Registry
 
 
 class Encoder(abc.ABC):
@@ -39,26 +40,18 @@ def l2_normalize(x: np.ndarray) -> np.ndarray:
     return (x / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
-# name prefix -> factory(spec, **kwargs). "hf:org/model" is dispatched on "hf", "lite" on "lite".
-_REGISTRY: dict[str, Callable[..., Encoder]] = {}
-
-
-def register(prefix: str) -> Callable[[Callable[..., Encoder]], Callable[..., Encoder]]:
-    def deco(factory: Callable[..., Encoder]) -> Callable[..., Encoder]:
-        _REGISTRY[prefix] = factory
-        return factory
-
-    return deco
-
-
-def _load_builtin_backends() -> None:
-    # Imported lazily so that `import fashionrag` stays light.
-    from . import hf, lite, openclip, tiny  # noqa: F401
+#: name prefix -> factory(spec, **kwargs). "hf:org/model" is dispatched on "hf", "lite" on "lite".
+ENCODERS: Registry[Encoder] = Registry(
+    "encoder",
+    builtins=("fashionrag.encoders.hf", "fashionrag.encoders.lite", "fashionrag.encoders.openclip", "fashionrag.encoders.tiny"),
+    error=ModelUnavailableError,
+    hint="(use 'hf:<model id or dir>' or 'openclip:<model id or dir>' for hub models)",
+)
+register = ENCODERS.register
 
 
 def available() -> list[str]:
-    _load_builtin_backends()
-    return sorted(_REGISTRY)
+    return ENCODERS.names()
 
 
 def create(name: str, *, device: str | None = None, **kwargs) -> Encoder:
@@ -67,12 +60,5 @@ def create(name: str, *, device: str | None = None, **kwargs) -> Encoder:
     ``lite`` (default, offline), ``tiny`` / ``tiny-clip`` / ``tiny-siglip`` / ``tiny-openclip`` (random,
     tests), ``hf:<hub id or local dir>`` (transformers CLIP or SigLIP), ``openclip:<hf-hub id or dir>``.
     """
-    _load_builtin_backends()
     prefix, _, spec = name.partition(":")
-    factory = _REGISTRY.get(prefix)
-    if factory is None:
-        raise ModelUnavailableError(
-            f"unknown encoder {name!r}; known: {', '.join(sorted(_REGISTRY))} "
-            "(use 'hf:<model id or dir>' or 'openclip:<model id or dir>' for hub models)"
-        )
-    return factory(spec or prefix, device=device, **kwargs)
+    return ENCODERS.get(prefix)(spec or prefix, device=device, **kwargs)

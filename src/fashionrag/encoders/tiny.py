@@ -196,11 +196,10 @@ def tiny_dir(kind: str, root: Path | None = None) -> Path:
 
 def create_tiny(kind: str, *, device: str | None = None, **kwargs) -> Encoder:
     """Build (or reuse) the tiny ``kind`` directory and load it through its real backend."""
-    from .base import _REGISTRY, _load_builtin_backends
+    from .base import ENCODERS
 
     directory = tiny_dir(kind)  # raises ModelUnavailableError for an unknown kind
-    _load_builtin_backends()
-    return _REGISTRY[_KINDS[kind][1]](str(directory), device=device, name=f"tiny-{kind}", **kwargs)
+    return ENCODERS.get(_KINDS[kind][1])(str(directory), device=device, name=f"tiny-{kind}", **kwargs)
 
 
 def _factory(kind: str) -> Callable[..., Encoder]:

@@ -31,7 +31,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 from tqdm.auto import tqdm
 
-from ..catalog import Catalog, load_catalog
+from ..retrieval.catalog import Catalog, load_catalog
 from ..core.errors import FashionRAGError
 from ..core.evidence import CaptionResult, ColourEvidence, EvidencePack, GarmentEvidence
 from ..core.schemas import Product

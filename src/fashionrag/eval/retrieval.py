@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 
 from ..core.errors import CatalogError, InvalidImageError, InvalidInputError
 from ..core.schemas import Product
-from ..train.texts import PROMPT_TEMPLATE
+from ..encoders.texts import PROMPT_TEMPLATE
 from . import metrics as M
 
 #: Reported attribute name -> Product field.
@@ -207,8 +207,8 @@ def run_retrieval_eval(
     its own neighbour (default eval split: ``val``).
     """
     from .. import encoders
-    from ..catalog import load_catalog
-    from ..indexing import build_index
+    from ..retrieval.catalog import load_catalog
+    from ..retrieval.indexing import build_index
 
     if k < 1:
         raise InvalidInputError(f"--k must be >= 1, got {k}")

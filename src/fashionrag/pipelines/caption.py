@@ -27,26 +27,21 @@ import numpy as np
 from PIL import Image
 from pydantic import BaseModel, Field
 
-from ..core.errors import InvalidInputError
+from ..core import vocabulary
 from ..core.evidence import CaptionResult, ColourEvidence, EvidencePack, GarmentEvidence
 from ..core.images import ImageInput, load_image
 from ..core.schemas import Garment
-from ..encoders.base import Encoder, l2_normalize
-from ..stores.base import StoreHit, VectorStore
-from ..votes import Vote, vote_fields, weighted_vote
+from ..encoders.base import l2_normalize
+from ..retrieval.retriever import Retriever
+from ..retrieval.votes import Vote, vote_fields, weighted_vote
+from ..stores.base import StoreHit
 from ..writers.base import Writer
 
 log = logging.getLogger(__name__)
 
-#: Which catalog sub-categories each garment region may become (KAGL vocabulary; other catalogs can override it
-#: in the config). A region whose allowed values are absent from the index is not restricted.
-DEFAULT_REGION_SUBCATEGORIES: dict[str, list[str]] = {
-    "upper_body": ["Topwear", "Innerwear", "Apparel Set"],
-    "lower_body": ["Bottomwear", "Loungewear and Nightwear"],
-    "full_length": ["Dress", "Topwear", "Apparel Set", "Saree", "Loungewear and Nightwear"],
-    "footwear": ["Shoes", "Sandal", "Flip Flops"],
-    "product": [],  # anything
-}
+#: Which catalog sub-categories each garment region may become (the project vocabulary; other catalogs can override
+#: it in the config). A region whose allowed values are absent from the index is not restricted.
+DEFAULT_REGION_SUBCATEGORIES: dict[str, list[str]] = {r: list(v) for r, v in vocabulary.REGION_SUBCATEGORIES.items()}
 
 
 class CaptionConfig(BaseModel):
@@ -128,26 +123,20 @@ def crop_box(image: Image.Image, box: Sequence[float], padding: float) -> Image.
 class CaptionPipeline:
     """Photo in, grounded caption and hashtags out. Components are injected; see :meth:`from_index`."""
 
-    def __init__(
-        self,
-        detector: Any,
-        encoder: Encoder,
-        store: VectorStore,
-        writer: Writer,
-        config: CaptionConfig | None = None,
-    ):
-        if encoder.name != store.encoder:
-            from ..core.errors import IndexMismatchError
-
-            raise IndexMismatchError(
-                f"the index was built with encoder {store.encoder!r}, the pipeline was given {encoder.name!r}"
-            )
+    def __init__(self, detector: Any, retriever: Retriever, writer: Writer, config: CaptionConfig | None = None):
         self.detector = detector
-        self.encoder = encoder
-        self.store = store
+        self.retriever = retriever
         self.writer = writer
         self.config = config or CaptionConfig.default()
-        self._region_filters = self._usable_region_filters()
+        self._region_filters = retriever.region_filters(self.config.region_subcategories)
+
+    @property
+    def encoder(self):
+        return self.retriever.encoder
+
+    @property
+    def store(self):
+        return self.retriever.store
 
     @classmethod
     def from_index(
@@ -159,29 +148,11 @@ class CaptionPipeline:
         config: CaptionConfig | None = None,
         writer_kwargs: dict | None = None,
     ) -> "CaptionPipeline":
-        from .. import encoders, stores, writers
-        from ..core import config as cfg
+        from .. import writers
         from ..vision.garments import create_detector
 
-        store = stores.open_store(Path(index_dir) if index_dir else cfg.default_index_dir())
-        enc = encoders.create(store.encoder)
         w = writers.create(writer, **(writer_kwargs or {})) if isinstance(writer, str) else writer
-        return cls(create_detector(detector), enc, store, w, config)
-
-    def _usable_region_filters(self) -> dict[str, dict[str, list[str]]]:
-        """Region -> store filter, for regions whose allowed sub-categories exist in the index (probed once)."""
-        probe = l2_normalize(np.ones((1, self.store.dim), dtype=np.float32))
-        out = {}
-        for region, allowed in self.config.region_subcategories.items():
-            if not allowed:
-                continue
-            flt = {"subcategory": list(allowed)}
-            try:
-                if self.store.search(probe, k=1, filters=flt)[0]:
-                    out[region] = flt
-            except InvalidInputError:  # the index has no subcategory field at all
-                return {}
-        return out
+        return cls(create_detector(detector), Retriever.open(index_dir), w, config)
 
     # -- analysis ------------------------------------------------------------------------------------------------
     def analyse(self, image: ImageInput, *, name: str | None = None) -> PhotoAnalysis:
@@ -193,11 +164,11 @@ class CaptionPipeline:
             return PhotoAnalysis(evidence=EvidencePack(image=label, image_size=pil.size), seconds=time.perf_counter() - t0)
         cfg = self.config
         crops = [crop_box(pil, g.box, cfg.crop_padding) for g in garments]
-        vecs = self.encoder.encode_images([pil, *crops])
+        vecs = self.retriever.embed_images([pil, *crops])
         scene, crop_vecs = vecs[0], vecs[1:]
 
         # What is the photo about? The whole photo's neighbours vote a sub-category.
-        scene_hits = self.store.search(scene[None, :], k=cfg.k)[0]
+        scene_hits = self.retriever.nearest(scene, k=cfg.k)[0]
         scene_votes = vote_fields(
             [h.metadata for h in scene_hits], [h.score for h in scene_hits], tau=cfg.tau,
             thresholds={"subcategory": 0.0, "gender": 0.0}, fields=("subcategory", "gender"),
@@ -211,9 +182,9 @@ class CaptionPipeline:
             if i == subject and cfg.scene_weight > 0:
                 q = l2_normalize((1 - cfg.scene_weight) * v + cfg.scene_weight * scene)
             flt = self._region_filters.get(g.region)
-            hits = self.store.search(q[None, :], k=cfg.k, filters=flt)[0]
+            hits = self.retriever.nearest(q, k=cfg.k, filters=flt)[0]
             if not hits and flt:
-                hits = self.store.search(q[None, :], k=cfg.k)[0]
+                hits = self.retriever.nearest(q, k=cfg.k)[0]
             votes = vote_fields([h.metadata for h in hits], [h.score for h in hits], tau=cfg.tau, thresholds=cfg.thresholds)
             votes["colour"] = weighted_vote([h.metadata.get("colour") for h in hits], [h.score for h in hits],
                                             tau=cfg.tau, threshold=0.0)

@@ -14,6 +14,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from ..core.registry import Registry
+
 #: Filters: field -> allowed values (any of). ``{"gender": ["Men"], "article_type": ["Shirts", "Tshirts"]}``.
 Filters = Mapping[str, Sequence[str]]
 
@@ -55,14 +57,13 @@ class VectorStore(abc.ABC):
         """Persist atomically: a killed save leaves the previous index loadable."""
 
 
+#: Store kinds -> factory(**kwargs); ``faiss`` is the embedded default.
+STORES: Registry[VectorStore] = Registry("store", builtins=("fashionrag.stores.faiss_store",))
+
+
 def create(kind: str = "faiss", **kwargs) -> VectorStore:
-    if kind == "faiss":
-        from .faiss_store import FaissStore
-
-        return FaissStore(**kwargs)
-    from ..core.errors import InvalidInputError
-
-    raise InvalidInputError(f"unknown store {kind!r}; available: faiss")
+    """A new, empty store of ``kind`` (one of :data:`STORES`)."""
+    return STORES.create(kind, **kwargs)
 
 
 def open_store(path: str | Path, *, expect_encoder: str | None = None) -> VectorStore:

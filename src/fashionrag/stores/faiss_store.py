@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from ..core.errors import IndexCorruptError, IndexMismatchError, InvalidInputError
 from ..core.schemas import FILTERABLE_FIELDS, IndexManifest
 from . import versioned_dir
-from .base import Filters, StoreHit, VectorStore
+from .base import STORES, Filters, StoreHit, VectorStore
 from .columns import FilterColumns
 
 INDEX_TYPES = ("auto", "flat", "hnsw")
@@ -480,3 +480,6 @@ def _manifest_at(version: Path) -> IndexManifest:
             f"{version / versioned_dir.MANIFEST} is not a valid manifest ({exc.__class__.__name__}); "
             f"{versioned_dir.REBUILD_HINT}"
         ) from None
+
+
+STORES.register("faiss", FaissStore)

@@ -44,7 +44,7 @@ from ..encoders.lite import (  # PREPROCESS_VERSION also keys the decoded-image 
     save_lite,
     text_tower,
 )
-from .texts import DEFAULT_FIELD_WEIGHTS, build_vocabularies
+from ..encoders.texts import DEFAULT_FIELD_WEIGHTS, build_vocabularies
 
 CHECKPOINT_NAME = "checkpoint.pt"
 LOG_NAME = "train_log.json"

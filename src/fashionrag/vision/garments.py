@@ -28,9 +28,10 @@ from typing import Any, Callable, Optional, Protocol
 import cv2
 import numpy as np
 
-from ..colors import measure_colours, skin_mask, srgb_to_lab, top_colours
+from .colors import measure_colours, skin_mask, srgb_to_lab, top_colours
 from ..core.errors import InvalidInputError
 from ..core.images import ImageInput, load_image
+from ..core.registry import Registry
 from ..core.schemas import Garment, GarmentColour, MaskRLE
 from .pose import LM, Pose, PoseEstimator
 from .segmentation import SelfieSegmenter, background_colour, product_mask
@@ -46,22 +47,21 @@ class GarmentDetector(Protocol):
 
 # ----------------------------------------------------------------------------- registry
 
-_REGISTRY: dict[str, Callable[..., GarmentDetector]] = {}
+#: Detector names -> factory(**options); ``pose`` is the offline default.
+DETECTORS: Registry[GarmentDetector] = Registry("garment detector")
 
 
 def register_detector(name: str, factory: Callable[..., GarmentDetector]) -> None:
-    _REGISTRY[name] = factory
+    DETECTORS.register(name, factory)
 
 
 def create_detector(name: str = "pose", **kwargs: Any) -> GarmentDetector:
     """A detector backend by name: ``pose`` (default, offline) or ``yolo`` (Ultralytics weights)."""
-    if name not in _REGISTRY:
-        raise InvalidInputError(f"unknown garment detector {name!r}; choose one of: {', '.join(sorted(_REGISTRY))}")
-    return _REGISTRY[name](**kwargs)
+    return DETECTORS.create(name, **kwargs)
 
 
 def available_detectors() -> list[str]:
-    return sorted(_REGISTRY)
+    return DETECTORS.names()
 
 
 # ----------------------------------------------------------------------------- masks
@@ -100,7 +100,7 @@ def _box(mask: np.ndarray) -> Optional[list[float]]:
 
 def default_colour_namer():
     """The committed KAGL namer when present, else the CIEDE2000 palette."""
-    from ..colors import load_default_namer
+    from .colors import load_default_namer
 
     return load_default_namer()
 

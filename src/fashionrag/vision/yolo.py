@@ -160,7 +160,7 @@ class YoloGarmentDetector:
         self.imgsz, self.conf, self.iou, self.device = imgsz, conf, iou, device
         self.colours = colours
         if namer == "default":
-            from ..colors import load_default_namer
+            from .colors import load_default_namer
 
             namer = load_default_namer()
         self.namer = namer

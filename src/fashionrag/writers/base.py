@@ -16,11 +16,12 @@ import abc
 import logging
 import re
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Optional
 
 from ..core.errors import FashionRAGError, InvalidInputError, ModelUnavailableError
+from ..core.registry import Registry
 from ..core.evidence import STYLES, CaptionResult, EvidencePack, GuardReport, GuardViolation
-from .. import hashtags as hashtag_lib
+from . import hashtags as hashtag_lib
 from . import guard
 
 log = logging.getLogger(__name__)
@@ -104,7 +105,7 @@ class Writer(abc.ABC):
                 words = ", ".join(sorted({f"{v.kind}:{v.word}" for v in violations}))
                 fallback_reason = f"grounding guard: {self.name} writer contradicted the evidence ({words})"
             actions.append("template_fallback")
-            final = _template().draft(evidence, style=style, seed=seed, n_hashtags=n)
+            final = WRITERS.create("template").draft(evidence, style=style, seed=seed, n_hashtags=n)
             used = "template"
         remaining = guard.check(evidence, final.caption, final.hashtags) if check else []
         report = GuardReport(checked=check, passed=not remaining, attempts=attempts,
@@ -124,38 +125,21 @@ class Writer(abc.ABC):
         return f"{type(self).__name__}(name={self.name!r}, model={self.model!r})"
 
 
-def _template() -> Writer:
-    from .template import TemplateWriter
-
-    return TemplateWriter()
-
-
 # --- registry --------------------------------------------------------------------------------------------------------
-_REGISTRY: dict[str, Callable[..., Writer]] = {}
-
-
-def register(name: str) -> Callable[[Callable[..., Writer]], Callable[..., Writer]]:
-    def deco(factory: Callable[..., Writer]) -> Callable[..., Writer]:
-        _REGISTRY[name] = factory
-        return factory
-
-    return deco
-
-
-def _load_builtin_writers() -> None:
-    from . import hf_causal, openai_compat, template  # noqa: F401
+#: Writer names -> factory(**options).
+WRITERS: Registry[Writer] = Registry(
+    "writer",
+    builtins=("fashionrag.writers.template", "fashionrag.writers.openai_compat", "fashionrag.writers.hf_causal"),
+    error=ModelUnavailableError,
+)
+register = WRITERS.register
 
 
 def available() -> list[str]:
-    _load_builtin_writers()
-    return sorted(_REGISTRY)
+    return WRITERS.names()
 
 
 def create(name: str = "template", **kwargs) -> Writer:
     """Create a writer by name: ``template`` (default, offline), ``openai`` (any OpenAI-compatible endpoint),
     ``transformers`` (a local Hugging Face causal LM; ``model=`` a directory or hub id already in the cache)."""
-    _load_builtin_writers()
-    factory = _REGISTRY.get(name)
-    if factory is None:
-        raise ModelUnavailableError(f"unknown writer {name!r}; use one of: {', '.join(sorted(_REGISTRY))}")
-    return factory(**kwargs)
+    return WRITERS.create(name, **kwargs)

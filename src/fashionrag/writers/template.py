@@ -156,7 +156,7 @@ class TemplateWriter(Writer):
     def draft(
         self, evidence: EvidencePack, *, style: str, seed: int, n_hashtags: int, feedback: Optional[str] = None
     ) -> Draft:
-        from .. import hashtags
+        from . import hashtags
 
         if not evidence.garments:
             return Draft("", [])

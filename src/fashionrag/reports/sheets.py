@@ -9,8 +9,8 @@ from typing import Iterable
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .core.evidence import CaptionResult
-from .core.images import load_image
+from ..core.evidence import CaptionResult
+from ..core.images import load_image
 from .html import jpeg_data_uri
 
 #: Overlay colour per region.
@@ -25,7 +25,7 @@ REGION_COLOURS = {
 
 def overlay(image_path: str, analysis, max_side: int = 320) -> str:
     """The photo with each garment's mask tinted and its box drawn, as a JPEG data URI."""
-    from .vision.garments import garment_mask
+    from ..vision.garments import garment_mask
 
     img = load_image(image_path).convert("RGB")
     base = np.asarray(img).astype(np.float32)

@@ -17,14 +17,14 @@ import numpy as np
 from pydantic import BaseModel, Field
 from tqdm.auto import tqdm
 
-from . import stores
+from .. import stores
 from .catalog import Catalog
-from .core import config
-from .core.errors import FashionRAGError, InvalidImageError
-from .core.images import file_sha256, load_image
-from .core.schemas import RowIssue
-from .encoders.base import Encoder
-from .stores.base import VectorStore
+from ..core import config
+from ..core.errors import FashionRAGError, InvalidImageError
+from ..core.images import file_sha256, load_image
+from ..core.schemas import RowIssue
+from ..encoders.base import Encoder
+from ..stores.base import VectorStore
 
 log = logging.getLogger(__name__)
 

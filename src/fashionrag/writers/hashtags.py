@@ -15,9 +15,9 @@ import re
 import unicodedata
 from typing import Iterable, Optional
 
-from .core.errors import InvalidInputError
-from .core.evidence import EvidencePack
-from .writers import vocab
+from ..core.errors import InvalidInputError
+from ..core.evidence import EvidencePack
+from . import vocab
 
 #: platform -> (min, max) number of tags. ``make_hashtags`` writes ``max`` unless told otherwise.
 PLATFORM_COUNTS: dict[str, tuple[int, int]] = {

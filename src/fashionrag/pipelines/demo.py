@@ -12,12 +12,12 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from . import encoders
-from .catalog import load_catalog
-from .core.errors import ModelUnavailableError
-from .html import Section, Tile, write_page
-from .indexing import Indexer
-from .search import Searcher
+from .. import encoders
+from ..retrieval.catalog import load_catalog
+from ..core.errors import ModelUnavailableError
+from ..reports.html import Section, Tile, write_page
+from ..retrieval.indexing import Indexer
+from ..retrieval.retriever import Retriever
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +66,10 @@ def run_demo(catalog_dir: str, out_dir: str = "out", encoder: str | None = None,
     enc, meaningful = pick_encoder(encoder)
     index_dir = out / "index"
     store, build = Indexer(enc, progress=not quiet).build(index_cat, index_dir)
-    searcher = Searcher(store, enc)
+    searcher = Retriever(store, enc)
 
     say = (lambda *a: None) if quiet else print
-    from .cli.search import format_table
+    from ..reports.tables import format_table
 
     say(f"indexed {build.indexed} products of {index_cat.source} with encoder {enc.name} "
         f"({build.embedded} embedded, {build.cached} cached, {len(build.skipped)} skipped) in {build.seconds:.1f} s")
@@ -104,7 +104,7 @@ def run_demo(catalog_dir: str, out_dir: str = "out", encoder: str | None = None,
     )
     say(f"\nwrote {page}")
 
-    captions, cap_page = run_captions(store, enc, query_cat, out, say)
+    captions, cap_page = run_captions(searcher, query_cat, out, say)
     metrics = encoder_val_metrics(enc)
     if metrics:
         say("\nlite encoder, KAGL val (REF = train): " + "  ".join(f"{k} {v}" for k, v in metrics.items()))
@@ -113,15 +113,15 @@ def run_demo(catalog_dir: str, out_dir: str = "out", encoder: str | None = None,
                       encoder_val_metrics=metrics)
 
 
-def run_captions(store, enc, query_cat, out: Path, say) -> tuple[list[dict], str | None]:
+def run_captions(retriever: Retriever, query_cat, out: Path, say) -> tuple[list[dict], str | None]:
     """Caption a few held-out photos (one per article type) into out/captions.jsonl and out/captions.html."""
-    from . import writers
-    from .pipelines.caption import CaptionPipeline
-    from .sheets import card, write_sheet
-    from .vision.garments import create_detector
+    from .. import writers
+    from .caption import CaptionPipeline
+    from ..reports.sheets import card, write_sheet
+    from ..vision.garments import create_detector
 
     try:
-        pipe = CaptionPipeline(create_detector("pose"), enc, store, writers.create("template"))
+        pipe = CaptionPipeline(create_detector("pose"), retriever, writers.create("template"))
     except ModelUnavailableError as exc:  # the vision models are an optional install
         say(f"\ncaptions skipped: {exc}")
         return [], None
@@ -133,7 +133,7 @@ def run_captions(store, enc, query_cat, out: Path, say) -> tuple[list[dict], str
         rows.append({"id": p.id, "title": p.title, "caption": result.caption, "hashtags": result.hashtags})
         say(f"\n{p.id} ({p.title})\n  {result.caption or '(no garment found)'}\n  {' '.join(result.hashtags)}")
     (out / "captions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    page = write_sheet(out / "captions.html", cards, title=f"fashionrag captions — encoder {enc.name}")
+    page = write_sheet(out / "captions.html", cards, title=f"fashionrag captions — encoder {retriever.encoder.name}")
     say(f"\nwrote {page}")
     return rows, str(page)
 

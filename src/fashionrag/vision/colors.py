@@ -338,7 +338,7 @@ class ColourNamer:
 
     @classmethod
     def load(cls, directory: str | Path) -> "ColourNamer":
-        from .core.errors import ModelUnavailableError
+        from ..core.errors import ModelUnavailableError
 
         d = Path(directory)
         try:
@@ -363,7 +363,7 @@ def fit_colour_namer(
     ``method='knn'`` (``k`` neighbours, inverse-distance votes) or ``'mlp'`` (one hidden layer of
     ``hidden`` units, L2 ``alpha``; fitted with scikit-learn, stored as plain arrays).
     """
-    from .core.errors import InvalidInputError
+    from ..core.errors import InvalidInputError
 
     if len(items) != len(labels) or not len(items):
         raise InvalidInputError("fit_colour_namer needs as many measured items as labels, and at least one")
@@ -398,7 +398,7 @@ def fit_colour_namer(
 
 
 #: Where the committed KAGL colour namer lives.
-DEFAULT_NAMER_DIR = Path(__file__).parent / "assets" / "colors"
+DEFAULT_NAMER_DIR = Path(__file__).resolve().parents[1] / "assets" / "colors"
 
 
 def load_default_namer():

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from .core.errors import InvalidImageError
-from .core.images import ImageInput, load_image
+from ..core.errors import InvalidImageError
+from ..core.images import ImageInput, load_image
 
 
 def jpeg_data_uri(img, max_side: int, quality: int = 80) -> str:

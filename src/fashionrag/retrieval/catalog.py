@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-from .core.errors import CatalogError
-from .core.schemas import Product, RowIssue
+from ..core.errors import CatalogError
+from ..core.schemas import Product, RowIssue
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 

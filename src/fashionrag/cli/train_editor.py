@@ -1,0 +1,67 @@
+"""`fashionrag train editor`: the command line of :mod:`fashionrag.train.editor`."""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+from ..pipelines.edit_data import CATEGORIES, CatalogEditDataset, DressCodeDataset, work_size
+from ..train.editor import EditorTrainSettings, train_editor
+from . import add_json_flag
+
+
+def register_editor(tsub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add ``train editor`` to the ``train`` sub-parsers (called by :mod:`fashionrag.cli.train`)."""
+    d = EditorTrainSettings()
+    e = tsub.add_parser("editor", help="fine-tune the Fashion-RAG editing UNet and inversion adapter",
+                        description="Train on a Dress Code layout (--dresscode) or on a catalog of on-model photos (--catalog).")
+    src = e.add_mutually_exclusive_group(required=True)
+    src.add_argument("--dresscode", metavar="DIR", help="Dress Code root (images, keypoints, label_maps, fine_captions.json)")
+    src.add_argument("--catalog", metavar="DIR", help="catalog of on-model photos (pose and masks are automatic)")
+    e.add_argument("--base", default="tiny", choices=["tiny", "hf"], help="starting weights (hf: the released Fashion-RAG)")
+    e.add_argument("--weights", default=None, metavar="DIR", help="start from a saved pipeline instead")
+    e.add_argument("--out", required=True, help="output dir (final/ holds the trained pipeline)")
+    e.add_argument("--phase", default="train")
+    e.add_argument("--categories", default=",".join(CATEGORIES))
+    e.add_argument("--mask-style", default="segmentation", choices=["bbox", "segmentation"])
+    e.add_argument("--max-steps", type=int, default=d.max_steps)
+    e.add_argument("--batch-size", type=int, default=d.batch_size)
+    e.add_argument("--lr", type=float, default=d.lr)
+    e.add_argument("--warmup", type=int, default=d.warmup_steps)
+    e.add_argument("--k", type=int, default=d.k, help="at most this many garments per sample (random 1..k)")
+    e.add_argument("--text-drop", type=float, default=d.text_drop)
+    e.add_argument("--uncond-prob", type=float, default=d.uncond_prob)
+    e.add_argument("--mixed-precision", default=d.mixed_precision, choices=["no", "fp16", "bf16"])
+    e.add_argument("--grad-accum", type=int, default=d.grad_accum)
+    e.add_argument("--save-every", type=int, default=0)
+    e.add_argument("--seed", type=int, default=d.seed)
+    e.add_argument("--device", default=None, help="cpu to force the CPU")
+    e.add_argument("--quiet", action="store_true")
+    add_json_flag(e)
+    e.set_defaults(func=cmd_train_editor)
+    return e
+
+
+def cmd_train_editor(args: argparse.Namespace):
+    settings = EditorTrainSettings(
+        max_steps=args.max_steps, batch_size=args.batch_size, lr=args.lr, warmup_steps=args.warmup, k=args.k,
+        text_drop=args.text_drop, uncond_prob=args.uncond_prob, mixed_precision=args.mixed_precision,
+        grad_accum=args.grad_accum, seed=args.seed, save_every=args.save_every,
+    )
+    size = work_size(args.base, args.weights)
+    if args.dresscode:
+        dataset: torch.utils.data.Dataset = DressCodeDataset(args.dresscode, args.phase, args.categories.split(","), size=size,
+                                                             mask_style=args.mask_style)
+    else:
+        from ..retrieval.catalog import load_catalog
+
+        dataset = CatalogEditDataset(load_catalog(args.catalog).products, size=size, mask_style=args.mask_style)
+    result = train_editor(dataset, args.out, settings, base=args.base, weights=args.weights, device=args.device,
+                          progress=not (args.quiet or args.json))
+    if args.json:
+        return result
+    print(f"trained {result.steps} steps on {result.samples} samples in {result.seconds:.0f}s; "
+          f"loss {result.first_loss:.4f} -> {result.last_loss:.4f}")
+    print(f"pipeline  {result.output}  (use it with: fashionrag edit ... --weights {result.output})")
+    return None
