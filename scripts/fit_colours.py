@@ -3,7 +3,7 @@
     python scripts/fit_colours.py --catalog ../shared/datasets/kagl --out src/fashionrag/assets/colors
 
 Step 1 measures every item's garment colours with the default ``pose`` detector (cached in
-``--cache``), step 2 fits :func:`fashionrag.colors.fit_colour_namer` on split=train and reports
+``--cache``), step 2 fits :func:`fashionrag.vision.colors.fit_colour_namer` on split=train and reports
 top-1 accuracy on split=val for the candidate settings, then saves the best one.
 """
 
@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from fashionrag.colors import ColourCluster, PaletteNamer, fit_colour_namer
+from fashionrag.vision.colors import ColourCluster, PaletteNamer, fit_colour_namer
 
 REGION_FOR_SUBCATEGORY = {"Topwear": "upper_body", "Bottomwear": "lower_body", "Dress": "full_length"}
 
