@@ -120,6 +120,50 @@ def test_batch_skips_corrupt_file_and_resumes(small_index, kagl_dir, tmp_path, c
     assert main(args) == 0  # resume: the two good photos are not redone
     again = json.loads(capsys.readouterr().out)
     assert again["already_done"] == 2 and again["written"] == 0
+    # ... and the sheet still shows every caption in the JSONL, not only this run's (none)
+    html = sheet.read_text()
+    assert again["sheet_cards"] == 2 and html.count("class='card'") == 2 and "data:image/jpeg;base64," in html
+    # one more photo: the sheet shows the two old captions and the new one
+    (folder / f"{val[2].id}.jpg").write_bytes(open(val[2].image_path, "rb").read())
+    assert main(args) == 0
+    third = json.loads(capsys.readouterr().out)
+    assert third["written"] == 1 and third["already_done"] == 2 and sheet.read_text().count("class='card'") == 3
+
+
+def test_batch_out_that_is_a_directory_is_a_clear_error(small_index, kagl_dir, tmp_path, capsys):
+    _, _, idx = small_index
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for p in load_catalog(kagl_dir, split="val").products[:2]:
+        (folder / f"{p.id}.jpg").write_bytes(open(p.image_path, "rb").read())
+    code = main(["caption", str(folder), "--index", str(idx), "--out", str(tmp_path), "--quiet"])
+    err = capsys.readouterr().err
+    assert code != 0 and "is a directory" in err and "Traceback" not in err
+    assert list(tmp_path.glob("*.jsonl")) == []
+
+
+def test_mask_outline_keeps_the_photos_colours(pipe, kagl_dir):
+    """The contact sheet outlines masks instead of tinting them: pixels inside a mask keep their colour."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    from fashionrag.reports.sheets import overlay
+    from fashionrag.vision.garments import garment_mask
+
+    p = _val_photo(kagl_dir, "Tshirts")
+    result, analysis = pipe.run(p.image_path)
+    uri = overlay(p.image_path, analysis, result, max_side=10_000)
+    shown = np.asarray(Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))).convert("RGB")).astype(int)
+    photo = np.asarray(Image.open(p.image_path).convert("RGB")).astype(int)
+    mask = garment_mask(analysis.garments[0].garment)
+    assert mask is not None and mask.sum() > 1000
+    from PIL import ImageFilter
+
+    interior = np.asarray(Image.fromarray(mask.astype(np.uint8) * 255).filter(ImageFilter.MinFilter(15))) > 0
+    # JPEG noise only: the interior is the photo's own colours (a 40 % tint would move them by tens of levels)
+    assert np.abs(shown[interior] - photo[interior]).mean() < 4
 
 
 def test_single_image_cli_and_eval_caption(small_index, kagl_dir, capsys):

@@ -45,15 +45,22 @@ def test_relevance_by_label():
     assert rel.tolist() == [[True, False, False, True], [False, False, True, False]]
 
 
-def test_weighted_vote_and_knn_predict():
-    # 'a' has more votes but 'b' has more similarity mass
-    assert M.weighted_vote(["a", "a", "b"], [0.2, 0.2, 0.9]) == "b"
-    # equal mass: the nearer neighbour's label wins
-    assert M.weighted_vote(["x", "y"], [0.5, 0.5]) == "x"
-    # negative similarity counts as (almost) nothing; missing labels are ignored
-    assert M.weighted_vote(["p", "q", None, ""], [-0.9, 0.1, 5.0, 5.0]) == "q"
-    assert M.weighted_vote([], []) is None
-    assert M.knn_predict([["a", "b"], ["c"]], [[0.1, 0.3], [0.2]]) == ["b", "c"]
+def test_knn_predict_is_the_caption_pipelines_vote():
+    from fashionrag.retrieval.votes import weighted_vote
+
+    # one vote for both: eval's kNN prediction is exactly the pipeline's weighted_vote winner (threshold 0)
+    cases = [(["a", "a", "b"], [0.2, 0.2, 0.9]), (["x", "y"], [0.5, 0.5]), (["p", "q", None, ""], [0.1, 0.3, 0.9, 0.8]),
+             (["a", "b", "b"], [0.9, 0.5, 0.5])]
+    for tau in (1.0, 10.0):
+        got = M.knn_predict([c[0] for c in cases], [c[1] for c in cases], tau=tau)
+        assert got == [weighted_vote(v, s, tau=tau, threshold=0.0).value for v, s in cases]
+    # worked by hand, tau = 10: 'b' has exp(9) > 2 exp(2); equal mass -> the nearer neighbour; most weight on
+    # neighbours without a value -> unknown (None, counted wrong); two weaker 'b's beat one stronger 'a' when
+    # 2 exp(5) > exp(9)? no: exp(9) = 8103 > 2 exp(5) = 297, so 'a'
+    assert M.knn_predict([c[0] for c in cases], [c[1] for c in cases], tau=10.0) == ["b", "x", None, "a"]
+    # at tau = 1 the two 'b's win: 2 exp(0.5) = 3.30 > exp(0.9) = 2.46
+    assert M.knn_predict([cases[3][0]], [cases[3][1]], tau=1.0) == ["b"]
+    assert M.knn_predict([[]], [[]], tau=10.0) == [None]
 
 
 def test_accuracy_and_weighted_f1():

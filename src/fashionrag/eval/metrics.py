@@ -7,10 +7,12 @@ matrix of the same shape. Ties are broken by gallery order (stable sort), so res
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from typing import Hashable, Sequence
 
 import numpy as np
+
+from ..retrieval.votes import weighted_vote
 
 
 def ranking(scores: np.ndarray) -> np.ndarray:
@@ -55,24 +57,13 @@ def relevance_by_label(query_labels: Sequence[Hashable], gallery_labels: Sequenc
     return q == g
 
 
-def weighted_vote(labels: Sequence[Hashable], weights: Sequence[float]) -> Hashable | None:
-    """The label with the largest summed weight (negative similarities count as 0); ties go to the label
-    seen first, i.e. the nearer neighbour. ``None`` when there are no labels."""
-    totals: dict[Hashable, float] = defaultdict(float)
-    first_seen: dict[Hashable, int] = {}
-    for i, (lab, w) in enumerate(zip(labels, weights)):
-        if lab is None or lab == "":
-            continue
-        totals[lab] += max(float(w), 0.0) + 1e-6
-        first_seen.setdefault(lab, i)
-    if not totals:
-        return None
-    return max(totals, key=lambda lab: (totals[lab], -first_seen[lab]))
-
-
-def knn_predict(neighbour_labels: Sequence[Sequence[Hashable]], neighbour_scores: Sequence[Sequence[float]]) -> list:
-    """Similarity-weighted kNN vote for each query, from its neighbours' labels and scores."""
-    return [weighted_vote(labs, ws) for labs, ws in zip(neighbour_labels, neighbour_scores)]
+def knn_predict(neighbour_labels: Sequence[Sequence[Hashable]], neighbour_scores: Sequence[Sequence[float]], *,
+                tau: float) -> list:
+    """Each query's neighbours vote with the caption pipeline's own rule (:func:`fashionrag.retrieval.votes.
+    weighted_vote`: weights exp(tau * similarity), a neighbour without the attribute votes "unknown", ties go to the
+    nearer neighbour), with no abstain threshold: the prediction is the winner, ``None`` when "unknown" wins."""
+    return [weighted_vote(list(labs), list(ws), tau=tau, threshold=0.0).value
+            for labs, ws in zip(neighbour_labels, neighbour_scores)]
 
 
 def accuracy(y_true: Sequence[Hashable], y_pred: Sequence[Hashable]) -> float:

@@ -6,8 +6,9 @@ The tasks follow Marqo's fashion leaderboard and FashionCLIP's KAGL protocol:
   relevant (Marqo's KAGL ground truth). The strict variant asks for the item itself (one query per item);
 - category->product / colour->product: the articleType / baseColour name is the query; P@1 and P@10;
 - text-prompt classification of articleType over the catalog vocabulary ("a photo of a {type}");
-- kNN attribute accuracy: each eval image votes over its top-k neighbours in a reference index
-  (similarity-weighted) for articleType, baseColour, gender, usage and season;
+- kNN attribute accuracy: each eval image's top-k neighbours in a reference index vote for articleType,
+  baseColour, gender, usage and season with the caption pipeline's vote (exp(tau * similarity) weights,
+  neighbours without the attribute vote "unknown"; no abstain threshold);
 - image-encoding throughput from image files (decoding included) on this machine.
 """
 
@@ -98,18 +99,30 @@ def text_metrics(
     return out
 
 
+def vote_tau() -> float:
+    """The caption pipeline's vote temperature: kNN accuracy measures the very vote the captions use."""
+    from ..pipelines.caption import CaptionConfig
+
+    return CaptionConfig.default().tau
+
+
 def knn_metrics(
     products: Sequence[Product],
     neighbours: Sequence[Sequence[Product | dict]],
     scores: Sequence[Sequence[float]],
+    *,
+    tau: float | None = None,
 ) -> dict[str, float]:
-    """Similarity-weighted kNN vote accuracy per attribute (only items that have the attribute count)."""
+    """kNN vote accuracy per attribute (only items that have the attribute count), with the caption pipeline's
+    vote (:func:`fashionrag.retrieval.votes.weighted_vote`, ``tau`` defaulting to the caption config's)."""
+    tau = vote_tau() if tau is None else tau
     acc: dict[str, float] = {}
     for name, field in KNN_ATTRIBUTES.items():
         idx = [i for i, p in enumerate(products) if _value(p, field)]
         if not idx:
             continue
-        preds = M.knn_predict([[_value(nb, field) for nb in neighbours[i]] for i in idx], [scores[i] for i in idx])
+        preds = M.knn_predict([[_value(nb, field) for nb in neighbours[i]] for i in idx], [scores[i] for i in idx],
+                              tau=tau)
         acc[name] = M.accuracy([_value(products[i], field) for i in idx], preds)
     return acc
 
@@ -157,6 +170,7 @@ class RetrievalEvalResult(BaseModel):
     prompt_articleType_acc: float
     prompt_articleType_wf1: float
     knn_accuracy: dict[str, float]
+    knn_tau: float = Field(description="Vote temperature of the kNN accuracy (the caption pipeline's).")
     images_per_s: float = Field(description="Image files -> embeddings per second (decoding included).")
     seconds: float
     skipped: list[str] = Field(default_factory=list)
@@ -255,7 +269,8 @@ def run_retrieval_eval(
         | {p.article_type for p in ref_cat.products if p.article_type}
     )
     tm = text_metrics(g, products, lambda texts: enc.encode_texts(list(texts)), labels)
-    knn = knn_metrics(products, neighbours, nscores)
+    tau = vote_tau()
+    knn = knn_metrics(products, neighbours, nscores, tau=tau)
     missing = [key for key in ("t2i", "category_p1", "color_p1", "prompt_articleType_wf1") if key not in tm]
     if missing:
         raise CatalogError(f"{catalog}: the eval catalog lacks what {missing} need (titles, articleType, colour)")
@@ -285,6 +300,7 @@ def run_retrieval_eval(
         prompt_articleType_acc=tm["prompt_articleType_acc"],
         prompt_articleType_wf1=tm["prompt_articleType_wf1"],
         knn_accuracy=knn,
+        knn_tau=tau,
         images_per_s=round(len(products) / max(enc_seconds, 1e-9), 1),
         seconds=round(time.perf_counter() - t_start, 1),
         skipped=skipped,

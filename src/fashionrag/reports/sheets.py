@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ..core.evidence import CaptionResult
+from ..core.errors import InvalidImageError
 from ..core.images import load_image
 from .html import jpeg_data_uri
 
@@ -23,24 +24,42 @@ REGION_COLOURS = {
 }
 
 
-def overlay(image_path: str, analysis, max_side: int = 320) -> str:
-    """The photo with each garment's mask tinted and its box drawn, as a JPEG data URI."""
+def _outline(mask: np.ndarray, width: int) -> np.ndarray:
+    """The mask's border, ``width`` pixels wide (the pixels inside stay the photo's own colours)."""
+    from PIL import ImageFilter
+
+    m = Image.fromarray(mask.astype(np.uint8) * 255)
+    size = 2 * max(1, width // 2) + 1
+    outer = np.asarray(m.filter(ImageFilter.MaxFilter(size))) > 0
+    inner = np.asarray(m.filter(ImageFilter.MinFilter(size))) > 0
+    return outer & ~inner
+
+
+def overlay(image_path: str, analysis=None, result: CaptionResult | None = None, max_side: int = 320) -> str:
+    """The photo in its true colours with each garment's mask outlined and its box drawn, as a JPEG data URI.
+
+    Without an analysis (a caption read back from a JSONL file) the boxes come from the result's evidence.
+    Masks are outlined, never tinted: a tint would change the colour the swatch beside it names."""
     from ..vision.garments import garment_mask
 
     img = load_image(image_path).convert("RGB")
-    base = np.asarray(img).astype(np.float32)
-    for a in getattr(analysis, "garments", []):
-        colour = np.array(REGION_COLOURS.get(a.garment.region, (250, 250, 0)), dtype=np.float32)
-        mask = garment_mask(a.garment)
-        if mask is not None and mask.shape == base.shape[:2]:
-            base[mask] = 0.6 * base[mask] + 0.4 * colour
-    out = Image.fromarray(base.clip(0, 255).astype(np.uint8))
-    draw = ImageDraw.Draw(out)
-    for a in getattr(analysis, "garments", []):
+    base = np.asarray(img).copy()
+    line = max(2, img.width // 150)
+    boxes: list[tuple[str, tuple, str]] = []
+    for a in getattr(analysis, "garments", None) or []:
         colour = REGION_COLOURS.get(a.garment.region, (250, 250, 0))
-        draw.rectangle([float(v) for v in a.garment.box], outline=colour, width=max(2, out.width // 150))
-        label = f"{a.garment.region}: {a.evidence.article_type or 'unknown'}"
-        draw.text((a.garment.box[0] + 3, a.garment.box[1] + 2), label, fill=colour)
+        mask = garment_mask(a.garment)
+        if mask is not None and mask.shape == base.shape[:2] and mask.any():
+            base[_outline(mask, line)] = colour
+        boxes.append((a.garment.region, tuple(a.garment.box), a.evidence.article_type or "unknown"))
+    if analysis is None and result is not None and result.evidence is not None:
+        boxes = [(g.region, tuple(g.box), g.article_type or "unknown") for g in result.evidence.garments]
+    out = Image.fromarray(base)
+    draw = ImageDraw.Draw(out)
+    for region, box, kind in boxes:
+        colour = REGION_COLOURS.get(region, (250, 250, 0))
+        draw.rectangle([float(v) for v in box], outline=colour, width=max(1, line // 2))
+        draw.text((box[0] + 3, box[1] + 2), f"{region}: {kind}", fill=colour)
     return jpeg_data_uri(out, max_side, quality=82)
 
 
@@ -55,7 +74,11 @@ table{border-collapse:collapse;font-size:12px} td,th{padding:2px 6px;border-bott
 
 
 def card(image_path: str, result: CaptionResult, analysis=None) -> str:
-    img = overlay(image_path, analysis) if analysis is not None else ""
+    """One photo's card; ``analysis`` (masks) is optional: a caption read back from JSONL shows its boxes."""
+    try:
+        img = overlay(image_path, analysis, result)
+    except InvalidImageError:  # the photo moved since it was captioned: the card still shows the text
+        img = ""
     rows = []
     for g in (result.evidence.garments if result.evidence else []):
         sw = "".join(

@@ -23,16 +23,15 @@ a photo with neither (a blank or noisy image, a scene) gives an honest empty lis
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Protocol
+from typing import Any, Optional, Protocol
 
 import cv2
 import numpy as np
 
 from .colors import measure_colours, skin_mask, srgb_to_lab, top_colours
-from ..core.errors import InvalidInputError
 from ..core.images import ImageInput, load_image
-from ..core.registry import Registry
 from ..core.schemas import Garment, GarmentColour, MaskRLE
+from .detectors import available_detectors, create_detector, register_detector  # noqa: F401 - re-exported
 from .pose import LM, Pose, PoseEstimator
 from .segmentation import SelfieSegmenter, background_colour, product_mask
 
@@ -47,21 +46,7 @@ class GarmentDetector(Protocol):
 
 # ----------------------------------------------------------------------------- registry
 
-#: Detector names -> factory(**options); ``pose`` is the offline default.
-DETECTORS: Registry[GarmentDetector] = Registry("garment detector")
-
-
-def register_detector(name: str, factory: Callable[..., GarmentDetector]) -> None:
-    DETECTORS.register(name, factory)
-
-
-def create_detector(name: str = "pose", **kwargs: Any) -> GarmentDetector:
-    """A detector backend by name: ``pose`` (default, offline) or ``yolo`` (Ultralytics weights)."""
-    return DETECTORS.create(name, **kwargs)
-
-
-def available_detectors() -> list[str]:
-    return DETECTORS.names()
+# The registry lives in .detectors (light to import); this module registers the built-in backends.
 
 
 # ----------------------------------------------------------------------------- masks

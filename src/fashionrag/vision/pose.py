@@ -24,6 +24,8 @@ from typing import Optional
 import cv2
 import numpy as np
 
+from . import keypoints as _kp
+from .keypoints import OPENPOSE18_NAMES  # noqa: F401 - re-exported (fashionrag.vision.OPENPOSE18_NAMES)
 from .litert import TFLiteModel, load_model, model_path, pose_landmark_path
 
 #: MediaPipe's 33 pose landmarks, in model order.
@@ -37,13 +39,6 @@ LANDMARK_NAMES = (
 )
 LM = {name: i for i, name in enumerate(LANDMARK_NAMES)}
 
-#: OpenPose-18 (COCO) keypoints from MediaPipe's landmarks; "neck" is the shoulders' midpoint.
-OPENPOSE18_NAMES = (
-    "nose", "neck", "right_shoulder", "right_elbow", "right_wrist", "left_shoulder", "left_elbow",
-    "left_wrist", "right_hip", "right_knee", "right_ankle", "left_hip", "left_knee", "left_ankle",
-    "right_eye", "left_eye", "right_ear", "left_ear",
-)
-_OPENPOSE_FROM_MP = {name: LM[name] for name in OPENPOSE18_NAMES if name in LM}
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -106,18 +101,9 @@ class Pose:
         return float(pts[:, 0].min()), float(pts[:, 1].min()), float(pts[:, 0].max()), float(pts[:, 1].max())
 
     def openpose18(self, image_size: tuple[int, int], threshold: float = 0.5) -> np.ndarray:
-        """(18, 3) OpenPose-COCO keypoints: x, y, confidence; rows of hidden/out-of-frame points are 0."""
-        out = np.zeros((18, 3), dtype=np.float32)
-        for j, name in enumerate(OPENPOSE18_NAMES):
-            if name == "neck":
-                if self.visible("left_shoulder", image_size, threshold) and self.visible("right_shoulder", image_size, threshold):
-                    ls, rs = self.landmarks[LM["left_shoulder"]], self.landmarks[LM["right_shoulder"]]
-                    out[j] = [(ls[0] + rs[0]) / 2, (ls[1] + rs[1]) / 2, min(ls[3], rs[3])]
-                continue
-            if self.visible(name, image_size, threshold):
-                row = self.landmarks[_OPENPOSE_FROM_MP[name]]
-                out[j] = [row[0], row[1], row[3]]
-        return out
+        """(18, 3) OpenPose-COCO keypoints in the one convention of :mod:`fashionrag.vision.keypoints`
+        (hidden or out-of-frame points are all-zero rows)."""
+        return _kp.from_mediapipe(self.landmarks, min_visibility=threshold, bounds=image_size)
 
 
 # ----------------------------------------------------------------------------- detector
