@@ -16,11 +16,13 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from . import vocabulary
+
 #: Garment regions produced by the vision side (a YOLO class map may add its own).
-REGIONS: tuple[str, ...] = ("upper_body", "lower_body", "full_length", "footwear", "product")
+REGIONS: tuple[str, ...] = vocabulary.REGIONS
 
 #: Writer styles every writer understands.
-STYLES: tuple[str, ...] = ("instagram", "product", "minimal")
+STYLES: tuple[str, ...] = vocabulary.STYLES
 
 _UNKNOWN = {"", "unknown", "na", "n/a", "none", "null", "nan", "-"}
 _HEX = re.compile(r"^#[0-9a-fA-F]{6}$")

@@ -9,6 +9,8 @@ from typing import Any, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from . import vocabulary
+
 #: Product fields that can be used in search filters (``--filter gender=Men``), besides ``attributes.*``.
 FILTERABLE_FIELDS = ("category", "subcategory", "article_type", "gender", "colour", "fabric", "season", "usage")
 
@@ -102,7 +104,11 @@ class EditGarment(BaseModel):
 
 
 class EditResult(BaseModel):
-    """Answer of ``fashionrag edit``: what was retrieved, where the files are, and the settings used."""
+    """What one edit produced (``fashionrag edit --json`` prints exactly this), diffusers-style: the images ride
+    along as Python objects (``image``, ``mask_image``, ...) and are left out of the JSON, which carries the file
+    paths once the face has saved them."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
 
     input: Optional[str] = Field(default=None, description="Path of the person photo.")
     output: Optional[str] = Field(default=None, description="Edited image, same size as the input.")
@@ -112,25 +118,46 @@ class EditResult(BaseModel):
     category: str
     k: int = Field(description="Number of garments that conditioned the edit (0 = text only).")
     retrieved: list[EditGarment] = Field(default_factory=list)
-    prompt: str = Field(description="The prompt with its $ placeholders (one per pseudo-token).")
-    mask_source: str = Field(description="'user', 'auto-bbox' or 'auto-segmentation'.")
+    prompt: str = Field(default="", description="The prompt with its $ placeholders (one per pseudo-token); the "
+                        "parsed query for the lite profile.")
+    mask_source: str = Field(description="'user', 'auto-bbox', 'auto-segmentation' or 'auto-garment' (lite).")
     pose_source: str = Field(description="'user', 'auto' or 'none' (zero pose heatmaps).")
-    profile: Optional[str] = None
+    profile: Optional[str] = Field(default=None, description="The profile that ran: 'hf', 'tiny', 'lite' or a directory.")
+    mode: Optional[str] = Field(default=None, description="Lite transfer mode that ran: 'restyle' or 'replace'.")
+    paste_back: bool = Field(default=True, description="Pixels outside the mask are the input's (False: the raw "
+                             "decoded image, as the paper).")
     index: Optional[str] = None
     encoder: Optional[str] = Field(default=None, description="Encoder that embedded the query (the index's).")
+    filters: dict[str, list[str]] = Field(default_factory=dict, description="Store filters the retrieval used.")
+    notes: list[str] = Field(default_factory=list, description="What was relaxed or chosen automatically, and why.")
+    scores: dict[str, float] = Field(default_factory=dict, description="Per-candidate fit scores (lite) by garment id.")
+    timings: dict[str, float] = Field(default_factory=dict, description="Seconds per stage.")
     seed: Optional[int] = None
-    steps: int
-    guidance_scale: float
-    device: str
-    dtype: str
+    steps: Optional[int] = Field(default=None, description="Denoising steps (diffusion profiles only).")
+    guidance_scale: Optional[float] = None
+    device: str = "cpu"
+    dtype: Optional[str] = None
     seconds: float
+
+    # the images (not serialised)
+    input_image: Any = Field(default=None, exclude=True, repr=False, description="The photo (PIL).")
+    image: Any = Field(default=None, exclude=True, repr=False, description="The edited photo (PIL), input size.")
+    mask_image: Any = Field(default=None, exclude=True, repr=False, description="The mask (PIL 'L', 255 = edited).")
+    pose_image: Any = Field(default=None, exclude=True, repr=False, description="Pose preview (PIL).")
+    garment_images: list[Any] = Field(default_factory=list, exclude=True, repr=False,
+                                      description="The garments that conditioned the edit (PIL).")
+    keypoints: Any = Field(default=None, exclude=True, repr=False, description="(18, 3) OpenPose keypoints or None.")
+
+    @property
+    def garments(self) -> list[Any]:
+        return self.garment_images
 
 
 # ----------------------------------------------------------------------------- garments (vision)
 
 #: Garment regions the detectors produce. ``full_length`` (dresses, kurtas) overlaps the upper and
 #: lower regions of the same person; consumers keep whichever the retrieved category supports.
-GARMENT_REGIONS = ("upper_body", "lower_body", "full_length", "footwear", "product")
+GARMENT_REGIONS = vocabulary.REGIONS
 
 
 class GarmentColour(BaseModel):

@@ -18,48 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
+from ..core import vocabulary
 from ..core.errors import CatalogError
 from ..core.schemas import Product, RowIssue
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+IMAGE_EXTENSIONS = vocabulary.IMAGE_EXTENSIONS
 
-#: Fabric words recognised in titles, mapped to the canonical fabric name.
-FABRIC_KEYWORDS: dict[str, str] = {
-    "cotton": "Cotton",
-    "denim": "Denim",
-    "linen": "Linen",
-    "leather": "Leather",
-    "silk": "Silk",
-    "wool": "Wool",
-    "woollen": "Wool",
-    "woolen": "Wool",
-    "polyester": "Polyester",
-    "nylon": "Nylon",
-    "satin": "Satin",
-    "chiffon": "Chiffon",
-    "velvet": "Velvet",
-    "suede": "Suede",
-    "cashmere": "Cashmere",
-    "fleece": "Fleece",
-    "canvas": "Canvas",
-    "corduroy": "Corduroy",
-    "khadi": "Khadi",
-    "lycra": "Lycra",
-    "rayon": "Rayon",
-    "viscose": "Viscose",
-    "georgette": "Georgette",
-    "crepe": "Crepe",
-    "jersey": "Jersey",
-    "tweed": "Tweed",
-    "chambray": "Chambray",
-    "modal": "Modal",
-    "spandex": "Spandex",
-    "mesh": "Mesh",
-    "knit": "Knit",
-    "knitted": "Knit",
-    "jute": "Jute",
-    "rubber": "Rubber",
-}
+#: Fabric words recognised in titles -> canonical fabric name: the project's one synonym table.
+FABRIC_KEYWORDS = vocabulary.FABRIC_SYNONYMS
 _FABRIC_RE = re.compile(r"\b(" + "|".join(sorted(FABRIC_KEYWORDS, key=len, reverse=True)) + r")\b", re.IGNORECASE)
 
 

@@ -20,6 +20,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from ..core import vocabulary
+
 # ----------------------------------------------------------------------------- colour spaces
 
 _D65 = np.array([0.95047, 1.0, 1.08883])
@@ -228,7 +230,7 @@ KAGL_PALETTE = {
     "Mauve": "#b784a7", "Skin": "#e0ac8f",
 }
 
-REGIONS = ("upper_body", "lower_body", "full_length", "footwear", "product")
+REGIONS = vocabulary.REGIONS
 
 
 class PaletteNamer:

@@ -9,7 +9,9 @@ reading of it fits the evidence ("red" for Maroon is fine, "red" for Navy Blue i
 from __future__ import annotations
 
 import re
-from typing import Optional
+from typing import Mapping, Optional
+
+from ..core import vocabulary
 
 # --- colours -----------------------------------------------------------------------------------------------------
 #: Catalog colour name -> hue families it belongs to.
@@ -135,46 +137,7 @@ def colour_families(name: str) -> frozenset[str]:
 
 # --- fabrics -------------------------------------------------------------------------------------------------------
 #: Fabric word -> canonical fabric. Canonical names are what a catalog/vote would say (title case).
-FABRIC_WORDS: dict[str, str] = {
-    "cotton": "Cotton",
-    "denim": "Denim",
-    "leather": "Leather",
-    "faux leather": "Leather",
-    "suede": "Suede",
-    "linen": "Linen",
-    "silk": "Silk",
-    "silken": "Silk",
-    "wool": "Wool",
-    "woollen": "Wool",
-    "woolen": "Wool",
-    "merino": "Wool",
-    "cashmere": "Cashmere",
-    "polyester": "Polyester",
-    "poly": "Polyester",
-    "nylon": "Nylon",
-    "rayon": "Rayon",
-    "viscose": "Viscose",
-    "chiffon": "Chiffon",
-    "georgette": "Georgette",
-    "satin": "Satin",
-    "velvet": "Velvet",
-    "canvas": "Canvas",
-    "jersey": "Jersey",
-    "fleece": "Fleece",
-    "corduroy": "Corduroy",
-    "lycra": "Lycra",
-    "spandex": "Lycra",
-    "elastane": "Lycra",
-    "khadi": "Khadi",
-    "crepe": "Crepe",
-    "chambray": "Chambray",
-    "tweed": "Tweed",
-    "mesh": "Mesh",
-    "modal": "Modal",
-    "acrylic": "Acrylic",
-    "rubber": "Rubber",
-    "synthetic": "Synthetic",
-}
+FABRIC_WORDS: Mapping[str, str] = vocabulary.FABRIC_SYNONYMS  # one synonym table (core/vocabulary.json)
 #: Fabric implied by an article type even when no fabric was voted (jeans are denim by definition).
 IMPLIED_FABRICS: dict[str, set[str]] = {"Jeans": {"Denim"}}
 #: Fabrics that are close enough not to contradict each other.
@@ -193,8 +156,7 @@ FABRIC_COMPATIBLE: dict[str, set[str]] = {
 }
 
 
-def canonical_fabric(name: str) -> str:
-    return FABRIC_WORDS.get(name.strip().lower(), name.strip().title())
+canonical_fabric = vocabulary.canonical_fabric
 
 
 # --- article types -------------------------------------------------------------------------------------------------
