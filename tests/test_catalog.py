@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import logging
+import shutil
+from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from fashionrag.retrieval.catalog import ColumnMapping, detect_kind, fabric_from_title, load_catalog
 from fashionrag.core.errors import CatalogError
+
+FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def _img(path, colour=(10, 20, 30)):
@@ -103,7 +108,7 @@ def test_bad_rows_reported_and_skipped(tmp_path):
     assert "duplicate id" in by_row[2].reason and by_row[2].item_id == "1"
     assert by_row[3].column == "id"
     assert "not found" in by_row[4].reason and by_row[4].item_id == "3"
-    assert "more fields" in by_row[5].reason
+    assert "line 6: 4 fields but the header has 3" in by_row[5].reason and by_row[5].item_id == "2"
     assert "row 2" in cat.issues_summary()
 
 
@@ -160,3 +165,99 @@ def test_unsupported_path(tmp_path):
     bad.write_text("x")
     with pytest.raises(CatalogError, match="unsupported"):
         load_catalog(bad)
+
+
+# --- real catalogs in their original form (issue 9, items 1 and 2) ------------------------------------------------
+def kagl_copy(tmp_path, form: str) -> Path:
+    """A KAGL-layout folder from a text fixture, with generated images (never real catalog photos)."""
+    root = tmp_path / form
+    (root / "images").mkdir(parents=True)
+    shutil.copy(FIXTURES / form / "styles.csv", root / "styles.csv")
+    for i, line in enumerate((root / "styles.csv").read_text().splitlines()[1:]):
+        Image.new("RGB", (40, 40), ((40 * i) % 256, 90, 200)).save(root / "images" / f"{line.split(',')[0]}.jpg")
+    return root
+
+
+def test_original_kaggle_form_loads_without_split_column(tmp_path):
+    cat = load_catalog(kagl_copy(tmp_path, "kagl_original"))
+    assert cat.kind == "kagl" and len(cat) == 9 and not cat.has_splits
+    assert {p.split for p in cat} == {None}
+    assert cat.get("15970").title == "Turtle Check Men Navy Blue Shirt" and cat.get("15970").article_type == "Shirts"
+    # the row whose title holds an unquoted comma: reported with its line number and skipped, never dropped silently
+    (issue,) = cat.issues
+    assert issue.item_id == "12369" and "line 9" in issue.reason and "11 fields" in issue.reason
+    assert cat.get("12369") is None
+    assert "line 9" in cat.issues_summary()
+    with pytest.raises(CatalogError, match="no split column"):
+        load_catalog(tmp_path / "kagl_original", split="train")
+
+
+def test_developer_kaggle_form_keeps_its_splits(tmp_path):
+    cat = load_catalog(kagl_copy(tmp_path, "kagl_developer"))
+    assert len(cat) == 9 and not cat.issues and cat.has_splits
+    assert len(load_catalog(tmp_path / "kagl_developer", split="val")) == 3
+    assert cat.get("15970").model_dump(exclude={"split", "image_path"}) == \
+        load_catalog(kagl_copy(tmp_path, "kagl_original")).get("15970").model_dump(exclude={"split", "image_path"})
+
+
+@pytest.mark.parametrize("kind", ["csv", "jsonl", "kagl"])
+def test_catalog_not_utf8_is_read_as_cp1252_with_a_warning(tmp_path, caplog, kind):
+    _img(tmp_path / "images" / "1.jpg")
+    _img(tmp_path / "images" / "2.jpg")
+    title = "Caf\u00e9 Cr\u00e8me Shirt"
+    if kind == "csv":
+        path = tmp_path / "catalog.csv"
+        data = f"id,image,title\n1,1.jpg,Plain Shirt\n2,2.jpg,{title}\n".encode("cp1252")
+    elif kind == "jsonl":
+        path = tmp_path / "catalog.jsonl"
+        data = (json.dumps({"id": "1", "image_path": "1.jpg", "title": "Plain Shirt"}) + "\n"
+                + '{"id": "2", "image_path": "2.jpg", "title": "' + title + '"}\n').encode("cp1252")
+    else:
+        path = tmp_path / "styles.csv"
+        data = ("id,articleType,productDisplayName\n1,Shirts,Plain Shirt\n2,Shirts," + title + "\n").encode("cp1252")
+    path.write_bytes(data)
+    with caplog.at_level(logging.WARNING):
+        cat = load_catalog(tmp_path)
+    assert cat.get("2").title == title
+    offset = data.index(b"\xe9")
+    (warning,) = cat.warnings
+    line = data.count(b"\n", 0, offset) + 1
+    assert str(path) in warning and f"offset {offset}, line {line}" in warning and "cp1252" in warning
+    assert warning in caplog.text
+
+
+def test_utf16_with_bom_and_utf8_bom_are_read(tmp_path):
+    _img(tmp_path / "images" / "1.jpg")
+    for enc in ("utf-16", "utf-8-sig"):
+        (tmp_path / "catalog.csv").write_text("id,image,title\n1,1.jpg,Bl\u00e5 Shirt\n", encoding=enc)
+        cat = load_catalog(tmp_path)
+        assert cat.get("1").title == "Bl\u00e5 Shirt" and not cat.warnings
+
+
+def test_unterminated_quote_names_the_line_it_opens_on(tmp_path):
+    for i in (1, 2, 3):
+        _img(tmp_path / "images" / f"{i}.jpg")
+    (tmp_path / "catalog.csv").write_text('id,image,title\n1,1.jpg,ok\n2,2.jpg,"Open quote shirt\n3,3.jpg,more\n')
+    with pytest.raises(CatalogError, match=r"catalog.csv line 3: a quoted value opens on this line and is never "
+                                           r"closed") as err:
+        load_catalog(tmp_path)
+    assert err.value.exit_code == CatalogError.exit_code == 4
+
+
+def test_text_after_a_closing_quote_is_one_reported_row(tmp_path):
+    for i in (1, 2, 3):
+        _img(tmp_path / "images" / f"{i}.jpg")
+    (tmp_path / "catalog.csv").write_text('id,image,title\n1,1.jpg,ok\n2,2.jpg,"Quoted" tail\n3,3.jpg,fine\n')
+    cat = load_catalog(tmp_path)
+    assert [p.id for p in cat] == ["1", "3"]
+    (issue,) = cat.issues
+    assert issue.row == 2 and "line 3" in issue.reason and "quoting" in issue.reason
+
+
+def test_jsonl_error_says_where_once(tmp_path):
+    _img(tmp_path / "images" / "x.jpg")
+    (tmp_path / "catalog.jsonl").write_text(
+        json.dumps({"id": "x", "image_path": "x.jpg"}) + '\n{"id": "y", "title": "unterminated}\n')
+    (issue,) = load_catalog(tmp_path).issues
+    assert issue.reason == "not valid JSON (Unterminated string starting at column 22)"
+    assert "at at" not in issue.reason
