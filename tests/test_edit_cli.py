@@ -77,7 +77,8 @@ def test_edit_errors_are_one_line_with_exit_codes(files, capsys, tmp_path):
                  "--out", str(tmp_path / "o.png")]) == 2
     assert "fashionrag index build" in capsys.readouterr().err
     # the hf weights are not available offline: say which files and how to get them
-    assert main(["edit", str(files / "person.jpg"), "--text", "x", "--k", "0", "--out", str(tmp_path / "o.png")]) == ModelUnavailableError.exit_code
+    assert main(["edit", str(files / "person.jpg"), "--text", "x", "--k", "0", "--profile", "hf",
+                 "--out", str(tmp_path / "o.png")]) == ModelUnavailableError.exit_code
     err = capsys.readouterr().err
     assert "unet_120000.pth" in err and "huggingface-cli download" in err
 

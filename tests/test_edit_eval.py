@@ -15,6 +15,7 @@ from fashionrag import encoders, stores
 from fashionrag.eval.edit import frechet_distance, kernel_distance, masked_psnr, masked_ssim, run_edit_eval
 from fashionrag.pipelines.edit import FashionRAGPipeline
 from fashionrag.pipelines.edit_data import DressCodeDataset
+from fashionrag.retrieval.retriever import Retriever
 
 KP = [[192, 60], [192, 120], [152, 120], [140, 180], [135, 240], [232, 120], [244, 180], [250, 240], [165, 260],
       [165, 360], [165, 470], [219, 260], [219, 360], [219, 470], [0, 0], [0, 0], [0, 0], [0, 0]]
@@ -66,7 +67,7 @@ class Recorder:
 
     def __init__(self, pipe):
         self.pipe, self.calls = pipe, []
-        self.store, self.retrieval_encoder = pipe.store, pipe.retrieval_encoder
+        self.retriever = pipe.retriever
 
     def __call__(self, *a, **kw):
         out = self.pipe(*a, **kw)
@@ -80,8 +81,7 @@ def test_k_ablation_excludes_the_ground_truth(dresscode_test, tmp_path):
     store = stores.create("faiss", dim=enc.dim, encoder=enc.name)
     store.upsert([p.stem for p in images], enc.encode_images([str(p) for p in images]),
                  [{"id": p.stem, "image_path": str(p), "subcategory": "upper_body"} for p in images])
-    pipe = FashionRAGPipeline.from_profile("tiny", device="cpu")
-    pipe.store = store
+    pipe = FashionRAGPipeline.from_profile("tiny", device="cpu", retriever=Retriever(store, enc))
     rec = Recorder(pipe)
     ds = DressCodeDataset(dresscode_test, "test", ["upper_body"], size=(128, 96))
     res = run_edit_eval(rec, ds, k_values=(0, 1), limit=2, steps=1, metric_encoder=enc, out_dir=tmp_path, progress=False)
@@ -93,4 +93,80 @@ def test_k_ablation_excludes_the_ground_truth(dresscode_test, tmp_path):
         assert np.isfinite([r.fd_encoder, r.kd_encoder, r.clip_t, r.psnr_mask, r.ssim_mask]).all()
     for k, excluded, got in rec.calls:
         assert len(got) == k and not set(got) & set(excluded)
+    # exactly the ground truth's garment ids were excluded, sample by sample, for every k
+    gt = [ds[i].garment_id for i in range(2)]
+    assert gt == ["000000_1", "010000_1"]
+    assert [c[1] for c in rec.calls] == [[g] for g in gt] * 2
+    assert all(g not in got for (_, _, got), g in zip(rec.calls[2:], gt))  # and never retrieved at k = 1
     assert len(list((tmp_path / "k1").glob("*.png"))) == 2
+    assert res.paste_back and res.protocol == "ours" and "one KID on all 2" in res.kid
+
+
+def test_paper_protocol_keeps_the_ground_truth_and_skips_paste_back(dresscode_test, tmp_path):
+    enc = encoders.create("tiny")
+    images = sorted((dresscode_test / "upper_body" / "images").glob("*_1.jpg"))
+    store = stores.create("faiss", dim=enc.dim, encoder=enc.name)
+    store.upsert([p.stem for p in images], enc.encode_images([str(p) for p in images]),
+                 [{"id": p.stem, "image_path": str(p), "subcategory": "upper_body"} for p in images])
+    rec = Recorder(FashionRAGPipeline.from_profile("tiny", device="cpu", retriever=Retriever(store, enc)))
+    ds = DressCodeDataset(dresscode_test, "test", ["upper_body"], size=(128, 96))
+    res = run_edit_eval(rec, ds, k_values=(1,), limit=2, steps=1, metric_encoder=enc, out_dir=tmp_path, progress=False,
+                        protocol="paper")
+    assert res.protocol == "paper" and not res.paste_back and not res.gt_excluded and "no paste-back" in res.note
+    assert [c[1] for c in rec.calls] == [[], []]
+
+
+def test_leak_guard_finds_evaluated_photos_by_id_and_by_content(dresscode_test, tmp_path):
+    import shutil
+
+    from fashionrag.core.errors import CatalogError
+
+    enc = encoders.create("tiny")
+    d = dresscode_test / "upper_body" / "images"
+    copy = tmp_path / "renamed.jpg"
+    shutil.copy(d / "010000_0.jpg", copy)  # an evaluated person photo under another name and id
+    garments = sorted(d.glob("*_1.jpg"))
+    rows = [(p.stem, p) for p in garments] + [("other-id", copy)]
+    store = stores.create("faiss", dim=enc.dim, encoder=enc.name)
+    store.upsert([r[0] for r in rows], enc.encode_images([str(r[1]) for r in rows]),
+                 [{"id": r[0], "image_path": str(r[1]), "subcategory": "upper_body"} for r in rows])
+    pipe = FashionRAGPipeline.from_profile("tiny", device="cpu", retriever=Retriever(store, enc))
+    ds = DressCodeDataset(dresscode_test, "test", ["upper_body"], size=(128, 96))
+    with pytest.raises(CatalogError, match=r"1 reference index rows overlap .*1 by identical image bytes.*--allow-overlap"):
+        run_edit_eval(pipe, ds, k_values=(1,), limit=2, steps=1, metric_encoder=enc, out_dir=tmp_path, progress=False)
+    rec = Recorder(pipe)
+    res = run_edit_eval(rec, ds, k_values=(1,), limit=2, steps=1, metric_encoder=enc, out_dir=tmp_path, progress=False,
+                        allow_overlap=True)
+    assert res.overlap.by_hash == ["other-id"] and res.overlap.by_id == [] and "1 reference rows" in res.note
+    assert all("other-id" in excluded for _, excluded, _ in rec.calls)
+    # by id: an index row whose id is an evaluated sample's id
+    from fashionrag.eval.edit import check_overlap
+
+    rep = check_overlap([("upper_body/000000_0.jpg", None)], _IdStore(["upper_body/000000_0.jpg", "x"]), allow_overlap=True)
+    assert rep.by_id == ["upper_body/000000_0.jpg"] and rep.count == 1
+
+
+class _IdStore:
+    def __init__(self, ids):
+        self._ids = ids
+
+    def ids(self):
+        return list(self._ids)
+
+    def get(self, _id):
+        return {}
+
+
+def test_kid_is_one_kid_or_proper_subsets():
+    from fashionrag.core.errors import InvalidInputError
+    from fashionrag.eval.edit import kid_settings
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(40, 8)), rng.normal(size=(40, 8)) + 0.5
+    with pytest.raises(InvalidInputError, match="one KID repeated"):
+        kernel_distance(a, b, subsets=10, subset_size=40)
+    assert kid_settings(40) == (1, 40, "KID: one KID on all 40 (too few images for subsets)")
+    assert kid_settings(300)[:2] == (10, 150)
+    one = kernel_distance(a, b)
+    sub = kernel_distance(a, b, subsets=10, subset_size=20)
+    assert one > 0 and sub != one  # subsets are really different draws

@@ -14,10 +14,10 @@ from fashionrag.pipelines.edit_inputs import (
     bbox_mask,
     check_mask,
     keypoint_heatmaps,
-    mediapipe_to_openpose18,
     resize_heatmaps,
     segmentation_mask,
 )
+from fashionrag.vision.keypoints import from_mediapipe as mediapipe_to_openpose18
 
 
 def _landmarks(vis: float = 0.9) -> np.ndarray:
@@ -60,12 +60,13 @@ def test_heatmaps_peak_sigma_missing_and_resize():
     assert maps.shape == (18, 512, 384) and maps.dtype == np.float32
     assert maps[2].max() == pytest.approx(1.0)
     assert np.unravel_index(maps[2].argmax(), maps[2].shape) == (200, 100)
-    assert maps[2, 200, 109] == pytest.approx(math.exp(-0.5), rel=1e-5)  # one sigma (9 px) away
+    # the reference's exp(-d^2 / sigma^2): one sigma (9 px) away is exp(-1), not exp(-1/2)
+    assert maps[2, 200, 109] == pytest.approx(math.exp(-1.0), rel=1e-5)
     assert not maps[0].any() and not maps[3].any()
     small = resize_heatmaps(maps, 64, 48)
     assert small.shape == (18, 64, 48) and np.unravel_index(small[2].argmax(), (64, 48)) == (25, 12)
     # sigma scales with the working height
-    assert keypoint_heatmaps(kp / [4, 4, 1], 128, 96)[2, 50, 25 + 2] == pytest.approx(math.exp(-0.5 * (2 / 2.25) ** 2), rel=1e-4)
+    assert keypoint_heatmaps(kp / [4, 4, 1], 128, 96)[2, 50, 25 + 2] == pytest.approx(math.exp(-((2 / 2.25) ** 2)), rel=1e-4)
 
 
 def test_letterbox_roundtrip():

@@ -162,7 +162,7 @@ def test_hf_profile_offline_names_the_missing_files(monkeypatch, tmp_path):
     msg = str(err.value)
     assert "unet_120000.pth" in msg and "inversion_adapter_120000.pth" in msg
     assert "stabilityai/stable-diffusion-2-inpainting" in msg and "huggingface-cli download" in msg
-    with pytest.raises(ModelUnavailableError, match="no 'lite' profile"):
+    with pytest.raises(ModelUnavailableError, match="'lite' is not a diffusion profile|unknown edit profile 'lite'"):
         FashionRAGPipeline.from_profile("lite")
     with pytest.raises(ModelUnavailableError, match="not a saved editing pipeline"):
         FashionRAGPipeline.from_pretrained(tmp_path)
@@ -174,7 +174,7 @@ def test_hf_loader_at_tiny_size(monkeypatch, tmp_path):
     from transformers import CLIPVisionModel
 
     from fashionrag.models.edit_unet import build_edit_unet
-    from fashionrag.pipelines import edit as edit_mod
+    from fashionrag.pipelines import edit_profiles as edit_mod
 
     torch.manual_seed(0)
     tiny = edit_mod.build_tiny_pipeline()

@@ -12,6 +12,8 @@ from PIL import Image
 from fashionrag import stores
 from fashionrag.core.errors import CatalogError, InvalidImageError, InvalidInputError
 from fashionrag.pipelines.edit import FashionRAGPipeline
+from fashionrag.reports.edit_sheet import edit_sheet
+from fashionrag.retrieval.retriever import Retriever
 
 STEPS = 2
 
@@ -57,10 +59,9 @@ def catalog(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def pipe(catalog) -> FashionRAGPipeline:
-    p = FashionRAGPipeline.from_profile("tiny", device="cpu")
-    p.store, p.retrieval_encoder = catalog, FixedEncoder()
-    p.pose_estimator = lambda rgb: None  # tests give keypoints; a photo without them has "no person"
-    return p
+    # tests give keypoints; a photo without them has "no person"
+    return FashionRAGPipeline.from_profile("tiny", device="cpu", retriever=Retriever(catalog, FixedEncoder()),
+                                           pose_estimator=lambda rgb: None)
 
 
 def _run(pipe, photo, **kw):
@@ -72,14 +73,14 @@ def _run(pipe, photo, **kw):
 
 def test_end_to_end_keeps_pixels_outside_the_mask(pipe, photo):
     out = _run(pipe, photo, k=2)
-    assert out.image.size == photo.size and out.mask.size == photo.size
-    a, src, m = np.asarray(out.image), np.asarray(photo), np.asarray(out.mask) > 0
+    assert out.image.size == photo.size and out.mask_image.size == photo.size
+    a, src, m = np.asarray(out.image), np.asarray(photo), np.asarray(out.mask_image) > 0
     assert m.any() and (~m).any()
     assert np.array_equal(a[~m], src[~m])  # exactly the input outside the mask
     assert (a[m] != src[m]).mean() > 0.5  # and repainted inside
     assert [g.id for g in out.retrieved] == ["red-top", "blue-top"]  # category filter: no jeans
     assert out.prompt.count("$") == 32 and out.mask_source == "auto-bbox" and out.pose_source == "user"
-    sheet = out.sheet(height=64)
+    sheet = edit_sheet(out, height=64)
     assert sheet.height == 64 and sheet.width > 5 * 40
 
 
@@ -116,13 +117,14 @@ def test_changing_the_garment_changes_conditioning_and_output(pipe, photo, catal
 
 
 def test_k0_is_text_only(pipe, photo):
-    pipe_store = pipe.store
-    pipe.store = None  # no index needed at all
+    retriever = pipe.retriever
+    pipe.retriever = None  # no index needed at all
     try:
         out = _run(pipe, photo, k=0, prompt_mode="caption")
     finally:
-        pipe.store = pipe_store
-    assert out.retrieved == [] and "$" not in out.prompt and out.prompt == "red top."
+        pipe.retriever = retriever
+    # the reference's text-only noun-chunk prompt is the text itself (no trailing period)
+    assert out.retrieved == [] and "$" not in out.prompt and out.prompt == "red top"
     assert out.image.size == photo.size
 
 
@@ -161,7 +163,7 @@ def test_segmentation_mask_and_missing_person_paths(pipe, photo):
     finally:
         pipe.person_segmenter = old
     box = _run(pipe, photo, k=0, num_inference_steps=1)
-    s, b = np.asarray(seg.mask) > 0, np.asarray(box.mask) > 0
+    s, b = np.asarray(seg.mask_image) > 0, np.asarray(box.mask_image) > 0
     assert seg.mask_source == "auto-segmentation" and s.any() and s.sum() < b.sum() and not (s & ~b).any()
     # a user mask but no person found: the edit runs with zero pose heatmaps
     user = np.zeros((200, 150), np.uint8)

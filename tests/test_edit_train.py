@@ -15,7 +15,8 @@ from PIL import Image
 
 from fashionrag.core.errors import CatalogError
 from fashionrag.core.schemas import Product
-from fashionrag.pipelines.edit import FashionRAGPipeline, tiny_pipeline_dir
+from fashionrag.pipelines.edit import FashionRAGPipeline
+from fashionrag.pipelines.edit_profiles import tiny_pipeline_dir
 from fashionrag.cli.train_editor import register_editor
 from fashionrag.pipelines.edit_data import CatalogEditDataset, DressCodeDataset
 from fashionrag.train.editor import EditorTrainSettings, train_editor

@@ -6,7 +6,9 @@ import argparse
 
 import torch
 
-from ..pipelines.edit_data import CATEGORIES, CatalogEditDataset, DressCodeDataset, work_size
+from ..core.vocabulary import EDIT_CATEGORIES
+from ..pipelines.edit_data import CatalogEditDataset, DressCodeDataset
+from ..pipelines.edit_profiles import DIFFUSION_PROFILES, work_size
 from ..train.editor import EditorTrainSettings, train_editor
 from . import add_json_flag
 
@@ -19,12 +21,16 @@ def register_editor(tsub: argparse._SubParsersAction) -> argparse.ArgumentParser
     src = e.add_mutually_exclusive_group(required=True)
     src.add_argument("--dresscode", metavar="DIR", help="Dress Code root (images, keypoints, label_maps, fine_captions.json)")
     src.add_argument("--catalog", metavar="DIR", help="catalog of on-model photos (pose and masks are automatic)")
-    e.add_argument("--base", default="tiny", choices=["tiny", "hf"], help="starting weights (hf: the released Fashion-RAG)")
+    e.add_argument("--base", default="tiny", choices=list(DIFFUSION_PROFILES), help="starting weights (hf: the released Fashion-RAG)")
     e.add_argument("--weights", default=None, metavar="DIR", help="start from a saved pipeline instead")
     e.add_argument("--out", required=True, help="output dir (final/ holds the trained pipeline)")
     e.add_argument("--phase", default="train")
-    e.add_argument("--categories", default=",".join(CATEGORIES))
-    e.add_argument("--mask-style", default="segmentation", choices=["bbox", "segmentation"])
+    e.add_argument("--categories", default=",".join(EDIT_CATEGORIES))
+    e.add_argument("--mask-style", default="segmentation", choices=["bbox", "segmentation"],
+                   help="catalog photos: automatic mask style; Dress Code always uses the reference's masks "
+                   "(segmentation -> its 'mask', bbox -> its 'bounding_box')")
+    e.add_argument("--prompt-mode", default=d.prompt_mode, choices=["category", "caption"],
+                   help=f"prompt template (default {d.prompt_mode!r}, what `fashionrag edit --prompt` uses by default)")
     e.add_argument("--max-steps", type=int, default=d.max_steps)
     e.add_argument("--batch-size", type=int, default=d.batch_size)
     e.add_argument("--lr", type=float, default=d.lr)
@@ -47,7 +53,7 @@ def cmd_train_editor(args: argparse.Namespace):
     settings = EditorTrainSettings(
         max_steps=args.max_steps, batch_size=args.batch_size, lr=args.lr, warmup_steps=args.warmup, k=args.k,
         text_drop=args.text_drop, uncond_prob=args.uncond_prob, mixed_precision=args.mixed_precision,
-        grad_accum=args.grad_accum, seed=args.seed, save_every=args.save_every,
+        grad_accum=args.grad_accum, seed=args.seed, save_every=args.save_every, prompt_mode=args.prompt_mode,
     )
     size = work_size(args.base, args.weights)
     if args.dresscode:

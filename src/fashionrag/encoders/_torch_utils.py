@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
+from ..core.device import pick_device, pick_dtype  # noqa: F401 - the one device helper, re-exported for the backends
 from ..core.images import ImageInput, load_image
 from .base import l2_normalize
 
@@ -22,27 +23,6 @@ if TYPE_CHECKING:  # torch is imported lazily so `encoders.available()` stays li
     from PIL import Image
 
 _TRUE = {"1", "true", "yes", "on"}
-
-
-def pick_device(device: str | None = None) -> "torch.device":
-    """``None`` -> cuda if available, else mps, else cpu; anything else is passed to ``torch.device``."""
-    import torch
-
-    if device:
-        return torch.device(device)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
-def pick_dtype(device: "torch.device", fp16: bool) -> "torch.dtype":
-    """fp16 only where it is fast and safe (CUDA); CPU half precision is slow and lossy."""
-    import torch
-
-    return torch.float16 if fp16 and device.type == "cuda" else torch.float32
 
 
 def batches(items: Sequence[Any], batch_size: int, *, progress: bool, desc: str) -> Iterator[tuple[int, Sequence[Any]]]:

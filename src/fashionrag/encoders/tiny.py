@@ -14,13 +14,11 @@ Their weights are random: outputs are deterministic and well-formed, but ranking
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Callable
 
-from ..core.config import cache_dir
+from ..core.tiny import tiny_model_dir
 from ..core.errors import ModelUnavailableError
 from .base import Encoder, register
 
@@ -28,7 +26,6 @@ from .base import Encoder, register
 TINY_VERSION = 1
 SEED = 0
 WIDTH, LAYERS, HEADS, IMAGE, PATCH, CONTEXT = 32, 2, 2, 32, 8, 16
-_MARKER = "fashionrag_tiny.json"
 
 
 def _byte_alphabet() -> list[str]:
@@ -169,29 +166,7 @@ def tiny_dir(kind: str, root: Path | None = None) -> Path:
     if kind not in _KINDS:
         raise ModelUnavailableError(f"unknown tiny encoder 'tiny-{kind}'; use one of: " +
                                     ", ".join(f"tiny-{k}" for k in _KINDS))
-    target = (root or cache_dir()) / f"tiny-{kind}"
-    marker = target / _MARKER
-    if marker.is_file() and json.loads(marker.read_text()).get("version") == TINY_VERSION:
-        return target
-    import torch
-
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tiny-{kind}-", dir=target.parent))
-    try:
-        with torch.random.fork_rng(devices=[]):  # seed without disturbing the caller's RNG
-            torch.manual_seed(SEED)
-            _KINDS[kind][0](tmp)
-        (tmp / _MARKER).write_text(json.dumps({"kind": kind, "version": TINY_VERSION, "seed": SEED}))
-        if target.exists():
-            shutil.rmtree(target, ignore_errors=True)
-        try:
-            os.replace(tmp, target)  # atomic; a concurrent builder may have won, which is fine
-        except OSError:
-            if not (target / _MARKER).is_file():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
+    return tiny_model_dir(f"tiny-{kind}", _KINDS[kind][0], version=TINY_VERSION, seed=SEED, root=root, kind=kind)
 
 
 def create_tiny(kind: str, *, device: str | None = None, **kwargs) -> Encoder:

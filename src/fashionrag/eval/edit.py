@@ -12,6 +12,11 @@ Metrics (per k in the ablation, k = 0 is text only):
 
 The ground-truth garment is excluded from the retrieval gallery by default; the reference's evaluation
 retrieves from a gallery that contains it, so its numbers are not directly comparable (say so).
+``protocol="paper"`` runs the reference's setting: ground truth kept in the gallery, no paste-back.
+
+Before anything runs, :func:`check_overlap` compares the evaluated photos with the reference index by id *and*
+by image content hash, and refuses an overlap unless ``allow_overlap`` (then the overlapping index rows are
+excluded from retrieval and the result says how many).
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ import numpy as np
 from PIL import Image
 from pydantic import BaseModel, Field
 
-from ..core.errors import InvalidInputError
+from ..core.errors import CatalogError, InvalidInputError
+from ..core.images import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -52,22 +58,88 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     return float(max(0.0, ((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean)))
 
 
-def kernel_distance(a: np.ndarray, b: np.ndarray, *, subsets: int = 10, subset_size: int = 1000, seed: int = 0) -> float:
-    """KID: unbiased MMD^2 with the cubic polynomial kernel, averaged over random subsets."""
+def kernel_distance(a: np.ndarray, b: np.ndarray, *, subsets: int = 1, subset_size: int = 1000, seed: int = 0) -> float:
+    """KID: unbiased MMD^2 with the cubic polynomial kernel.
+
+    With ``subset_size`` >= both set sizes this is one KID on the whole sets (``subsets`` must then be 1:
+    averaging several "subsets" that are all the whole set only repeats one number). Otherwise it is the mean
+    over ``subsets`` random proper subsets of ``subset_size`` (clean-fid's definition)."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     n = min(len(a), len(b), subset_size)
     if n < 2:
         raise InvalidInputError("the kernel distance needs at least 2 images per set")
+    whole = n >= len(a) and n >= len(b)
+    if whole and subsets != 1:
+        raise InvalidInputError(f"{subsets} KID subsets of the whole set are one KID repeated; use subsets=1 "
+                                "or a subset_size smaller than the sets")
     d = a.shape[1]
     rng = np.random.default_rng(seed)
     vals = []
     for _ in range(subsets):
-        x = a[rng.choice(len(a), n, replace=False)]
-        y = b[rng.choice(len(b), n, replace=False)]
+        x = a if n == len(a) else a[rng.choice(len(a), n, replace=False)]
+        y = b if n == len(b) else b[rng.choice(len(b), n, replace=False)]
         kxx, kyy, kxy = ((x @ x.T) / d + 1) ** 3, ((y @ y.T) / d + 1) ** 3, ((x @ y.T) / d + 1) ** 3
         mmd = (kxx.sum() - np.trace(kxx) + kyy.sum() - np.trace(kyy)) / (n * (n - 1)) - 2 * kxy.mean()
         vals.append(mmd)
     return float(np.mean(vals))
+
+
+def kid_settings(n: int) -> tuple[int, int, str]:
+    """(subsets, subset_size, description) for ``n`` images a side: 10 proper subsets of n // 2 when there are
+    at least 100 images, else one KID on the whole set."""
+    if n >= 100:
+        return 10, n // 2, f"KID: mean of 10 random subsets of {n // 2} of {n}"
+    return 1, n, f"KID: one KID on all {n} (too few images for subsets)"
+
+
+# ------------------------------------------------------------------------------------------ leak guard
+
+class OverlapReport(BaseModel):
+    """Evaluated photos that are also in the reference index (by product id or by image content hash)."""
+
+    evaluated: int
+    reference: int
+    by_id: list[str] = Field(default_factory=list, description="Evaluated ids that are also index ids.")
+    by_hash: list[str] = Field(default_factory=list, description="Index ids whose image bytes equal an evaluated photo's.")
+    allowed: bool = False
+
+    @property
+    def index_ids(self) -> list[str]:
+        """The index rows to keep out of retrieval."""
+        return sorted(set(self.by_id) | set(self.by_hash))
+
+    @property
+    def count(self) -> int:
+        return len(self.index_ids)
+
+
+def check_overlap(items: Sequence[tuple[str, Optional[str]]], store, *, allow_overlap: bool = False) -> OverlapReport:
+    """Compare evaluated ``(id, image_path)`` pairs with every row of ``store`` by id and by image sha256.
+
+    Always runs, whatever the paths are. An overlap raises :class:`CatalogError` naming the count and the fix,
+    unless ``allow_overlap`` (the caller then excludes :attr:`OverlapReport.index_ids` from retrieval)."""
+    eval_ids = {str(i) for i, _ in items}
+    hashes: dict[str, str] = {}
+    for _, path in items:
+        if path and Path(path).is_file():
+            hashes.setdefault(file_sha256(path), str(path))
+    ids = [str(i) for i in store.ids()]
+    by_id = sorted(eval_ids & set(ids))
+    by_hash = []
+    for rid in ids:
+        path = (store.get(rid) or {}).get("image_path")
+        if path and Path(path).is_file() and file_sha256(path) in hashes:
+            by_hash.append(rid)
+    report = OverlapReport(evaluated=len(items), reference=len(ids), by_id=by_id, by_hash=sorted(by_hash),
+                           allowed=allow_overlap)
+    if report.count and not allow_overlap:
+        raise CatalogError(
+            f"{report.count} reference index rows overlap the evaluated photos ({len(by_id)} by product id, "
+            f"{len(by_hash)} by identical image bytes): build the reference index from another split (e.g. "
+            "`fashionrag index build --catalog DIR --split train`), or pass --allow-overlap to evaluate anyway "
+            "with those rows excluded from retrieval"
+        )
+    return report
 
 
 def masked_psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
@@ -129,6 +201,10 @@ class EditEvalRow(BaseModel):
 class EditEvalResult(BaseModel):
     dataset: str
     samples: int
+    protocol: str = Field(default="ours", description="'ours' or 'paper' (ground truth in the gallery, no paste-back).")
+    paste_back: bool = Field(default=True, description="Whether pixels outside the mask were the input's.")
+    kid: str = Field(default="", description="How KID was computed (subsets or one KID on the whole set).")
+    overlap: Optional[OverlapReport] = Field(default=None, description="Evaluated photos found in the reference index.")
     encoder: str = Field(description="Encoder for CLIP-T / CLIP-I (and the Fréchet fallback).")
     fid_backend: str = Field(description="'clean-fid' or 'encoder:<name>' (Fréchet distance on its features).")
     gt_excluded: bool
@@ -164,19 +240,34 @@ def run_edit_eval(
     metric_encoder=None,
     out_dir: str | Path | None = None,
     dataset_name: str = "",
+    paste_back: bool = True,
+    protocol: str = "ours",
+    allow_overlap: bool = False,
     progress: bool = True,
 ) -> EditEvalResult:
-    """Edit each sample of ``dataset`` (its own mask and keypoints, its caption as text) for every k and score it."""
+    """Edit each sample of ``dataset`` (its own mask and keypoints, its caption as text) for every k and score it.
+
+    ``protocol="paper"`` forces the reference's setting (ground truth kept in the gallery, ``paste_back=False``)."""
     import tempfile
 
     from .. import encoders
 
+    if protocol not in ("ours", "paper"):
+        raise InvalidInputError(f"unknown protocol {protocol!r}; use 'ours' or 'paper'")
+    if protocol == "paper":
+        exclude_gt, paste_back = False, False
+    retriever = getattr(pipe, "retriever", None)
     if metric_encoder is None:
-        metric_encoder = pipe.retrieval_encoder or encoders.create(getattr(pipe.store, "encoder", None) or "lite")
+        metric_encoder = retriever.encoder if retriever is not None else encoders.create("lite")
     n = len(dataset) if limit is None else min(limit, len(dataset))
     samples = [s for s in (dataset[i] for i in range(n)) if s is not None]
     if len(samples) < 2:
         raise InvalidInputError("the edit evaluation needs at least 2 samples")
+    overlap = None
+    if retriever is not None:
+        overlap = check_overlap([(s.id, s.image_path) for s in samples], retriever.store, allow_overlap=allow_overlap)
+    leaked = overlap.index_ids if overlap is not None else []
+    kid_subsets, kid_size, kid_note = kid_settings(len(samples))
     root = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="fashionrag-eval-edit-"))
     real_dir = root / "real"
     real_dir.mkdir(parents=True, exist_ok=True)
@@ -196,8 +287,8 @@ def run_edit_eval(
         outs, crops, texts, psnr, ssim, clip_i = [], [], [], [], [], []
         for i, s in enumerate(samples):
             out = pipe(s.image, s.caption, category=s.category, k=k, mask=s.mask * 255, keypoints=s.keypoints,
-                       exclude_ids=[s.garment_id] if exclude_gt and s.garment_id else (),
-                       num_inference_steps=steps, guidance_scale=guidance_scale, seed=seed)
+                       exclude_ids=exclusions(s, exclude_gt, leaked),
+                       num_inference_steps=steps, guidance_scale=guidance_scale, seed=seed, paste_back=paste_back)
             out.image.save(gen_dir / f"{i:05d}.png")
             outs.append(out.image)
             crop = mask_crop(out.image, s.mask)
@@ -206,8 +297,8 @@ def run_edit_eval(
             a, b = np.asarray(out.image), np.asarray(s.image.convert("RGB"))
             psnr.append(masked_psnr(a, b, s.mask))
             ssim.append(masked_ssim(a, b, s.mask))
-            if out.garments:
-                g = metric_encoder.encode_images(out.garments)
+            if out.garment_images:
+                g = metric_encoder.encode_images(out.garment_images)
                 c = metric_encoder.encode_images([crop])
                 clip_i.append(float(_cos(c, g).mean()))
             if bar is not None:
@@ -220,7 +311,7 @@ def run_edit_eval(
         finite = [p for p in psnr if np.isfinite(p)]
         rows.append(EditEvalRow(
             k=k, n=len(samples), fid=fid, kid=kid, fd_encoder=frechet_distance(gen_feats, real_feats),
-            kd_encoder=kernel_distance(gen_feats, real_feats, subsets=10, subset_size=len(samples)),
+            kd_encoder=kernel_distance(gen_feats, real_feats, subsets=kid_subsets, subset_size=kid_size),
             clip_t=float(ct.mean()), clip_i=float(np.mean(clip_i)) if clip_i else None,
             psnr_mask=float(np.mean(finite)) if finite else float("inf"), ssim_mask=float(np.mean(ssim)),
         ))
@@ -228,7 +319,19 @@ def run_edit_eval(
         bar.close()
     note = ("ground-truth garment excluded from the gallery" if exclude_gt else
             "ground-truth garment included in the gallery (as the reference's evaluation)")
+    note += "; paste-back on (pixels outside the mask are the input's)" if paste_back else "; no paste-back (raw decoded images, as the paper)"
     if fid_backend != "clean-fid":
         note += f"; FID/KID are Fréchet/kernel distances on {metric_encoder.name} features, not Inception FID"
+    note += f"; kd_encoder {kid_note}"
+    if overlap is not None and overlap.count:
+        note += f"; {overlap.count} reference rows overlapping the evaluated photos were excluded from retrieval (--allow-overlap)"
     return EditEvalResult(dataset=dataset_name, samples=len(samples), encoder=metric_encoder.name, fid_backend=fid_backend,
-                          gt_excluded=exclude_gt, note=note, steps=steps, rows=rows)
+                          gt_excluded=exclude_gt, note=note, steps=steps, rows=rows, protocol=protocol,
+                          paste_back=paste_back, kid=kid_note, overlap=overlap)
+
+
+def exclusions(sample, exclude_gt: bool, leaked: Sequence[str] = ()) -> list[str]:
+    """The ids kept out of one sample's retrieval: its ground-truth garment (unless the protocol keeps it) and any
+    reference rows that overlap the evaluated photos."""
+    ids = [sample.garment_id] if exclude_gt and sample.garment_id else []
+    return ids + [i for i in leaked if i not in ids]

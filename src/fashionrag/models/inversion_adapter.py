@@ -138,18 +138,28 @@ class InversionAdapter(nn.Module):
         self.load_state_dict(state, strict=True)
 
 
+#: Every garment is first resized to the reference's working size, 384x512 (w x h), as its Dress Code loader does.
+GARMENT_SIZE = (384, 512)
+
+
 def preprocess_garments(
-    images: Sequence[Image.Image], image_size: int, *, mean: Sequence[float] = CLIP_MEAN, std: Sequence[float] = CLIP_STD
+    images: Sequence[Image.Image], image_size: int, *, mean: Sequence[float] = CLIP_MEAN, std: Sequence[float] = CLIP_STD,
+    pre_size: tuple[int, int] | None = GARMENT_SIZE,
 ) -> torch.Tensor:
-    """CLIP preprocessing: resize the short side to ``image_size``, centre-crop, normalise -> (N,3,S,S)."""
+    """The reference's garment pixels: resize to ``pre_size`` (384x512, bicubic) first, then ``CLIPImageProcessor``
+    semantics — bicubic resize of the shortest side to ``image_size`` with the long side *floored*, centre crop,
+    rescale to [0, 1], OpenAI mean/std -> (N, 3, S, S)."""
     out = []
     for img in images:
         img = img.convert("RGB")
+        if pre_size is not None:
+            img = img.resize(pre_size, Image.BICUBIC)
         w, h = img.size
-        scale = image_size / min(w, h)
-        nw, nh = max(image_size, round(w * scale)), max(image_size, round(h * scale))
+        short, long = (w, h) if w <= h else (h, w)
+        new_long = int(image_size * long / short)  # floored, as transformers' get_resize_output_image_size
+        nw, nh = (image_size, new_long) if w <= h else (new_long, image_size)
         img = img.resize((nw, nh), Image.BICUBIC)
-        left, top = (nw - image_size) // 2, (nh - image_size) // 2
+        top, left = (nh - image_size) // 2, (nw - image_size) // 2
         img = img.crop((left, top, left + image_size, top + image_size))
         arr = np.asarray(img, dtype=np.float32) / 255.0
         arr = (arr - np.asarray(mean, dtype=np.float32)) / np.asarray(std, dtype=np.float32)

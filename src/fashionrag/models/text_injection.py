@@ -33,32 +33,48 @@ def placeholder_token_id(tokenizer: CLIPTokenizer) -> int:
     return int(ids[0])
 
 
-def prompt_text(category: str, text: str | None, mode: str = "category") -> str:
-    """The words before the placeholders.
+def prompt_text(category: str, text: str | None, mode: str = "category", n_garments: int | None = None) -> str:
+    """The words before the placeholders, as the reference's ``text_usage`` modes build them.
 
-    ``category``: ``a photo of a model wearing {a dress|...} made of`` (the reference's prompt);
-    ``caption``: ``{text}.`` (the reference's noun-chunk mode).
+    ``category`` (``prompt_noun_chunks``): with garments ``a photo of a model wearing {a dress|...} made of``; with
+    none (``n_garments=0``, text only) ``a photo of a model wearing {a dress|...}. {text}``.
+    ``caption`` (``noun_chunks``): ``{text}.`` before the garments' placeholders; ``{text}`` alone with none.
+    ``n_garments=None`` means "some" (the words before the placeholders).
     """
+    words = (text or "").strip()
     if mode == "category":
         if category not in CATEGORY_TEXT:
             raise InvalidInputError(f"unknown category {category!r}; use one of {', '.join(CATEGORY_TEXT)}")
+        if n_garments == 0:
+            return f"a photo of a model wearing {CATEGORY_TEXT[category]}. {words}".strip()
         return f"a photo of a model wearing {CATEGORY_TEXT[category]} made of"
     if mode == "caption":
-        return f"{(text or '').strip().rstrip('.')}." if (text or "").strip() else ""
+        if n_garments == 0:
+            return words
+        return f"{words.rstrip('.')}." if words else ""
     raise InvalidInputError(f"unknown prompt mode {mode!r}; use 'category' or 'caption'")
 
 
-def build_prompt_ids(tokenizer: CLIPTokenizer, text: str, n_pseudo: int) -> torch.Tensor:
+def build_prompt_ids(tokenizer: CLIPTokenizer, text: str, n_pseudo: int, *, keep_words: bool = False) -> torch.Tensor:
     """Token ids ``<bos> text $ x n_pseudo <eos> <pad>...`` of length ``model_max_length`` -> (1, L).
 
     When the text is too long, the *text* is truncated so that every placeholder survives (the tokenizer's
-    own truncation would cut the pseudo-tokens of the last garments).
+    own truncation would cut the pseudo-tokens of the last garments). ``keep_words=True`` (the fixed category
+    template) refuses instead: the reference would let its last pseudo-token overwrite ``<eos>`` (k = 4 with
+    upper/lower-body prompts), a sequence the text encoder never sees otherwise, so we do not imitate it.
     """
     max_len = int(tokenizer.model_max_length)
     budget = max_len - 2 - n_pseudo
     if budget < 0:
         raise InvalidInputError(f"{n_pseudo} pseudo-tokens do not fit in the text encoder's {max_len} positions; use fewer garments")
-    text_ids = tokenizer(text, add_special_tokens=False).input_ids[:budget] if text else []
+    text_ids = tokenizer(text, add_special_tokens=False).input_ids if text else []
+    if keep_words and len(text_ids) > budget:
+        raise InvalidInputError(
+            f"the prompt {text!r} ({len(text_ids)} tokens) and {n_pseudo} pseudo-tokens do not fit in the text encoder's "
+            f"{max_len} positions: use fewer garments (k = 4 fits only 'dresses' prompts; the reference overwrites "
+            "<eos> there, which we do not imitate) or --prompt caption"
+        )
+    text_ids = text_ids[:budget]
     ph = placeholder_token_id(tokenizer)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     ids = [tokenizer.bos_token_id, *text_ids, *([ph] * n_pseudo), tokenizer.eos_token_id]

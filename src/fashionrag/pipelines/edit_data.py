@@ -22,21 +22,18 @@ from PIL import Image
 
 from ..core.errors import CatalogError, InvalidImageError, InvalidInputError
 from ..core.images import load_image
-from .edit_inputs import (
-    CATEGORIES,
-    Letterbox,
-    bbox_mask,
-    mediapipe_to_openpose18,
-    segmentation_mask,
-)
+from ..core.vocabulary import EDIT_CATEGORIES, SUBCATEGORY_TO_EDIT_CATEGORY
+from ..vision import keypoints as kpts
+from .edit_inputs import Letterbox, bbox_mask, segmentation_mask
 
 log = logging.getLogger(__name__)
 
-#: Dress Code label-map classes of each garment (and the arms, repainted with tops and dresses).
-DRESSCODE_LABELS = {"upper_body": (4, 14, 15), "lower_body": (5, 6), "dresses": (7, 14, 15)}
-#: Catalog subcategories -> editing categories.
-SUBCATEGORY_TO_CATEGORY = {"topwear": "upper_body", "bottomwear": "lower_body", "dress": "dresses", "dresses": "dresses",
-                           "upper_body": "upper_body", "lower_body": "lower_body"}
+#: Dress Code (SCHP/ATR-style) label-map classes.
+DC_LABELS = {
+    "background": 0, "hat": 1, "hair": 2, "sunglasses": 3, "upper_clothes": 4, "skirt": 5, "pants": 6, "dress": 7,
+    "belt": 8, "left_shoe": 9, "right_shoe": 10, "head": 11, "left_leg": 12, "right_leg": 13, "left_arm": 14,
+    "right_arm": 15, "bag": 16, "scarf": 17,
+}
 
 
 @dataclass
@@ -51,6 +48,7 @@ class EditSample:
     garments: list[Image.Image] = field(default_factory=list)  # own garment first, then retrieved ones
     id: str = ""
     garment_id: str = ""  # the ground-truth garment's catalog id (excluded from retrieval in evaluation)
+    image_path: Optional[str] = None  # the photo's file (the evaluation's leak guard hashes it)
 
 
 class DressCodeDataset(torch.utils.data.Dataset):
@@ -58,15 +56,15 @@ class DressCodeDataset(torch.utils.data.Dataset):
     (``<model>_0.jpg <garment>_1.jpg`` per line; the test split uses ``test_pairs_paired.txt``) and the
     MGD captions ``ROOT/fine_captions.json`` (garment id -> noun chunks)."""
 
-    def __init__(self, root: str | Path, phase: str = "train", categories: Sequence[str] = CATEGORIES,
-                 size: tuple[int, int] = (512, 384), mask_style: str = "segmentation"):
+    def __init__(self, root: str | Path, phase: str = "train", categories: Sequence[str] = EDIT_CATEGORIES,
+                 size: tuple[int, int] = (512, 384), mask_style: str = "mask"):
         self.root, self.size, self.mask_style = Path(root), size, mask_style
         captions_file = self.root / "fine_captions.json"
         self.captions: dict[str, list[str]] = json.loads(captions_file.read_text()) if captions_file.is_file() else {}
         self.items: list[tuple[str, str, str]] = []
         for cat in categories:
-            if cat not in CATEGORIES:
-                raise InvalidInputError(f"unknown Dress Code category {cat!r}; use {', '.join(CATEGORIES)}")
+            if cat not in EDIT_CATEGORIES:
+                raise InvalidInputError(f"unknown Dress Code category {cat!r}; use {', '.join(EDIT_CATEGORIES)}")
             pairs = next((p for p in (self.root / cat / f"{phase}_pairs.txt", self.root / cat / f"{phase}_pairs_paired.txt") if p.is_file()), None)
             if pairs is None:
                 continue
@@ -90,29 +88,98 @@ class DressCodeDataset(torch.utils.data.Dataset):
         kp = None
         kp_file = d / "keypoints" / f"{stem}_2.json"
         if kp_file.is_file():
-            raw = np.asarray(json.loads(kp_file.read_text())["keypoints"], np.float32).reshape(-1, 4)[:18]
-            present = (raw[:, 0] > 1) & (raw[:, 1] > 1)  # Dress Code keypoints live on a 384x512 grid
-            kp = np.zeros((18, 3), np.float32)
-            kp[:, 0], kp[:, 1], kp[:, 2] = raw[:, 0] * w / 384.0, raw[:, 1] * h / 512.0, present
+            raw = np.asarray(json.loads(kp_file.read_text())["keypoints"], np.float32).reshape(-1, 4)
+            kp = kpts.from_dresscode(raw, size=(w, h))
         labels = np.asarray(Image.open(d / "label_maps" / f"{stem}_4.png").resize((w, h), Image.NEAREST))
-        garment_px = np.isin(labels, DRESSCODE_LABELS[cat]).astype(np.uint8)
-        mask = self._mask(garment_px, kp, cat)
+        mask = self._mask(labels, kp, cat)
         words = self.captions.get(c_name.split("_")[0], [])
         return EditSample(image=image, mask=mask, keypoints=kp, caption=", ".join(words), category=cat,
-                          garments=[garment], id=f"{cat}/{im_name}", garment_id=Path(c_name).stem)
+                          garments=[garment], id=f"{cat}/{im_name}", garment_id=Path(c_name).stem,
+                          image_path=str(d / "images" / im_name))
 
-    def _mask(self, garment_px: np.ndarray, kp: Optional[np.ndarray], cat: str) -> np.ndarray:
-        import cv2
+    def _mask(self, labels: np.ndarray, kp: Optional[np.ndarray], cat: str) -> np.ndarray:
+        """Always the reference's masks: ``mask`` / ``segmentation`` -> its ``mask_type="mask"``,
+        ``bounding_box`` / ``bbox`` -> its ``mask_type="bounding_box"``."""
+        if self.mask_style not in ("mask", "segmentation", "bounding_box", "bbox"):
+            raise InvalidInputError(f"unknown Dress Code mask style {self.mask_style!r}; use mask or bounding_box")
+        if kp is None:
+            kp = kpts.empty()  # no arm band, no neck line: the garment labels alone
+        return dresscode_inpaint_mask(labels, kp, cat, bounding_box=self.mask_style in ("bounding_box", "bbox"))
 
-        grown = cv2.dilate(garment_px, np.ones((5, 5), np.uint8), iterations=5)
-        if self.mask_style == "bbox" and grown.any():
-            ys, xs = np.nonzero(grown)
-            out = np.zeros_like(grown)
-            out[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1] = 1
-            return out
-        if not grown.any() and kp is not None:
-            return bbox_mask(kp, cat, garment_px.shape[1], garment_px.shape[0])
-        return grown
+
+def dresscode_inpaint_mask(labels: np.ndarray, kp: np.ndarray, category: str, *, bounding_box: bool = False) -> np.ndarray:
+    """The reference's Dress Code inpainting mask (1 = repaint), built the way its ``dataset/dresscode.py`` does.
+
+    The garment's labels (dresses and lower body include the legs) plus, for tops and dresses, a 45 px band along
+    the arms (wrist-elbow-shoulder-shoulder-elbow-wrist) and the neck under the shoulder line, dilated (5x5 kernel,
+    5 times; band width and dilation scale with the height, the reference works at 512 only); never hair, hat, sunglasses, scarf, bag, shoes, the face above the shoulder line, or the hands (arm
+    pixels outside the band); for tops also never skirt or trousers, for lower body never the top or the arms.
+    ``bounding_box=True`` repaints the mask's whole box except those fixed parts (the reference's
+    ``mask_type="bounding_box"``). ``labels`` and ``kp`` are at the working size (``kp`` in the canonical form).
+    """
+    import cv2
+    from PIL import ImageDraw
+
+    L = DC_LABELS
+    labels = np.asarray(labels)
+    h, w = labels.shape
+    scale = h / 512.0
+    fixed = np.isin(labels, [L["hair"], L["left_shoe"], L["right_shoe"], L["hat"], L["sunglasses"], L["scarf"], L["bag"]])
+    head = np.isin(labels, [L["hat"], L["hair"], L["sunglasses"], L["head"]])
+    arms = np.isin(labels, [L["left_arm"], L["right_arm"]])
+    if category == "dresses":
+        garment = np.isin(labels, [L["dress"], L["left_leg"], L["right_leg"]])
+    elif category == "upper_body":
+        garment = labels == L["upper_clothes"]
+        fixed |= np.isin(labels, [L["skirt"], L["pants"]])
+    elif category == "lower_body":
+        garment = np.isin(labels, [L["pants"], L["left_leg"], L["right_leg"]])
+        fixed |= np.isin(labels, [L["upper_clothes"], L["left_arm"], L["right_arm"]])
+    else:
+        raise InvalidInputError(f"unknown Dress Code category {category!r}; use {', '.join(EDIT_CATEGORIES)}")
+    changeable = (labels == L["background"]) | ((labels > 0) & ~fixed)
+
+    def pt(i: int) -> Optional[tuple[float, float]]:
+        return (float(kp[i, 0]), float(kp[i, 1])) if kp[i, 2] > 0 else None
+
+    if category in ("upper_body", "dresses"):
+        sl, sr, el, er, wl, wr = (pt(i) for i in (kpts.L_SHOULDER, kpts.R_SHOULDER, kpts.L_ELBOW, kpts.R_ELBOW,
+                                                   kpts.L_WRIST, kpts.R_WRIST))
+        # the reference's chain: a missing wrist drops that side's wrist (and its elbow when that is missing too)
+        chain = [wl, el, sl, sr, er, wr]
+        if wr is None:
+            chain = [wl, el, sl, sr] if er is None else [wl, el, sl, sr, er]
+        elif wl is None:
+            chain = [sl, sr, er, wr] if el is None else [el, sl, sr, er, wr]
+        pts = [p for p in chain if p is not None]
+        band = Image.new("L", (w, h))
+        if len(pts) >= 2:
+            ImageDraw.Draw(band).line(pts, fill=255, width=max(1, round(45 * scale)), joint="curve")
+        band_px = np.asarray(band) > 0
+        garment |= band_px
+        fixed |= arms & ~band_px  # the hands
+        # the neck: head pixels below the line through the shoulders (20 px slack at 512) are repainted
+        below = np.zeros_like(head)
+        if sl is not None and sr is not None and abs(sl[0] - sr[0]) > 1e-6:
+            m = (sl[1] - sr[1]) / (sl[0] - sr[0])
+            c = sl[1] - m * sl[0]
+            cols = np.arange(w)
+            start = np.clip((cols * m + c - 20 * scale).astype(int), 0, h)
+            below = np.arange(h)[:, None] >= start[None, :]
+        face = head & ~below
+        fixed |= face
+        garment |= head & below
+    else:
+        fixed |= head
+    grown = cv2.dilate(garment.astype(np.uint8), np.ones((5, 5), np.uint8), iterations=max(1, round(5 * scale))) > 0
+    keep = (changeable & ~grown) | fixed
+    inpaint = ~keep
+    if bounding_box and inpaint.any():
+        ys, xs = np.nonzero(inpaint)
+        box = np.zeros_like(inpaint)
+        box[ys.min(): ys.max() + 1, xs.min(): xs.max() + 1] = True
+        inpaint = box & ~fixed
+    return inpaint.astype(np.uint8)
 
 
 class CatalogEditDataset(torch.utils.data.Dataset):
@@ -135,7 +202,7 @@ class CatalogEditDataset(torch.utils.data.Dataset):
         return len(self.products)
 
     def __getitem__(self, i: int) -> Optional[EditSample]:
-        from .edit import default_person_segmenter, default_pose_estimator
+        from ..vision.person import default_person_segmenter, default_pose_estimator
 
         p = self.products[i]
         cat = _category_of(p)
@@ -150,7 +217,7 @@ class CatalogEditDataset(torch.utils.data.Dataset):
         landmarks = self.pose_estimator(rgb)
         if landmarks is None:
             return None
-        kp = mediapipe_to_openpose18(landmarks)
+        kp = kpts.from_mediapipe(landmarks, bounds=photo.size)
         try:
             if self.mask_style == "segmentation":
                 if self.person_segmenter is None:
@@ -167,32 +234,17 @@ class CatalogEditDataset(torch.utils.data.Dataset):
         h, w = self.size
         box = Letterbox(src=photo.size, dst=(w, h))
         return EditSample(image=box.image(photo), mask=box.mask(mask), keypoints=box.points(kp), caption=p.title or "",
-                          category=cat, garments=[garment], id=str(p.id), garment_id=str(p.id))
+                          category=cat, garments=[garment], id=str(p.id), garment_id=str(p.id),
+                          image_path=str(p.image_path))
 
 
 def _category_of(product: Any) -> Optional[str]:
     for value in (getattr(product, "subcategory", None), getattr(product, "article_type", None)):
-        if value and value.lower() in SUBCATEGORY_TO_CATEGORY:
-            return SUBCATEGORY_TO_CATEGORY[value.lower()]
+        if value and value.lower() in SUBCATEGORY_TO_EDIT_CATEGORY:
+            return SUBCATEGORY_TO_EDIT_CATEGORY[value.lower()]
     return None
 
 
 def collate_samples(batch: list[Optional[EditSample]]) -> list[EditSample]:
     """Keep samples as objects (garment counts vary); drop the ``None`` of skipped items."""
     return [b for b in batch if b is not None]
-
-
-# ------------------------------------------------------------------------------------------ training
-
-
-
-def work_size(base: str, weights: str | Path | None) -> tuple[int, int]:
-    """(height, width) the pipeline works at: from a saved pipeline's config, else the profile's."""
-    from .edit import CONFIG_NAME, TINY_SIZE, EditConfig
-
-    if weights is not None:
-        cfg_file = Path(weights) / CONFIG_NAME
-        if cfg_file.is_file():
-            cfg = EditConfig(**json.loads(cfg_file.read_text()))
-            return cfg.height, cfg.width
-    return TINY_SIZE if base == "tiny" else (512, 384)

@@ -3,8 +3,8 @@
 All functions are pure (numpy/PIL in, numpy/PIL out) so that they are tested on known coordinates and
 do not depend on which pose/segmentation model produced the landmarks.
 
-Conventions: keypoints are an (18, 3) float array of OpenPose-COCO points ``(x, y, confidence)`` in
-pixels of the image they refer to; a missing point has confidence 0 (and x = y = -1).
+Conventions: keypoints are the one keypoint type of :mod:`fashionrag.vision.keypoints` (an (18, 3) float array
+of OpenPose-COCO points ``(x, y, confidence)`` in pixels; a missing point is the all-zero row).
 Masks are uint8 arrays, 1 = repaint, 0 = keep.
 """
 
@@ -16,20 +16,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ..core.errors import InvalidInputError
-
-#: OpenPose-18 (COCO) keypoint order, as in Dress Code's keypoint files.
-OPENPOSE18_NAMES = (
-    "nose", "neck", "r_shoulder", "r_elbow", "r_wrist", "l_shoulder", "l_elbow", "l_wrist",
-    "r_hip", "r_knee", "r_ankle", "l_hip", "l_knee", "l_ankle", "r_eye", "l_eye", "r_ear", "l_ear",
-)
-
-#: OpenPose index -> MediaPipe Pose (33 landmarks) index; the neck (1) is the shoulders' midpoint.
-MEDIAPIPE_TO_OPENPOSE18 = {
-    0: 0, 2: 12, 3: 14, 4: 16, 5: 11, 6: 13, 7: 15, 8: 24, 9: 26, 10: 28, 11: 23, 12: 25, 13: 27,
-    14: 5, 15: 2, 16: 8, 17: 7,
-}
-NECK = 1
-R_SHOULDER, L_SHOULDER, R_HIP, L_HIP = 2, 5, 8, 11
+from ..core.vocabulary import EDIT_CATEGORIES
+from ..vision.keypoints import L_HIP, L_SHOULDER, NECK, R_HIP, R_SHOULDER
 
 #: Limbs drawn on the pose preview (OpenPose pairs).
 LIMBS = ((1, 2), (1, 5), (2, 3), (3, 4), (5, 6), (6, 7), (1, 8), (8, 9), (9, 10), (1, 11), (11, 12), (12, 13),
@@ -37,42 +25,13 @@ LIMBS = ((1, 2), (1, 5), (2, 3), (3, 4), (5, 6), (6, 7), (1, 8), (8, 9), (9, 10)
 
 #: Working resolution of the editor (height, width), as the reference.
 WORK_SIZE = (512, 384)
-#: Heatmap sigma in pixels at 512 px height.
+#: Heatmap sigma in pixels at 512 px height (the reference's ``kpoint_to_heatmap(..., 9)`` at 512x384).
 SIGMA_512 = 9.0
-
-CATEGORIES = ("upper_body", "lower_body", "dresses")
-
-
-def mediapipe_to_openpose18(
-    landmarks: np.ndarray, *, image_size: tuple[int, int] | None = None, min_visibility: float = 0.5
-) -> np.ndarray:
-    """Map MediaPipe's 33 pose landmarks to OpenPose-18 keypoints.
-
-    ``landmarks``: (33, 3) / (33, 4) rows ``(x, y, [z,] visibility)``, or (33, 5) ``(x, y, z, visibility,
-    presence)`` as :class:`fashionrag.vision.pose.Pose` holds them (the smaller of the two counts). With ``image_size=(w, h)`` x and y are
-    MediaPipe's normalised [0, 1] coordinates and are scaled to pixels; otherwise they are pixels already.
-    Landmarks below ``min_visibility`` are missing; the neck exists only when both shoulders do.
-    """
-    lm = np.asarray(landmarks, dtype=np.float64)
-    if lm.ndim != 2 or lm.shape[0] != 33 or lm.shape[1] not in (3, 4, 5):
-        raise InvalidInputError(f"expected (33, 3|4|5) MediaPipe landmarks, got shape {lm.shape}")
-    xy = lm[:, :2].copy()
-    vis = np.minimum(lm[:, 3], lm[:, 4]) if lm.shape[1] == 5 else lm[:, -1]
-    if image_size is not None:
-        xy *= np.asarray(image_size, dtype=np.float64)
-    out = np.zeros((18, 3), dtype=np.float32)
-    out[:, :2] = -1.0
-    for op, mp in MEDIAPIPE_TO_OPENPOSE18.items():
-        if vis[mp] >= min_visibility:
-            out[op] = (xy[mp, 0], xy[mp, 1], vis[mp])
-    if out[R_SHOULDER, 2] > 0 and out[L_SHOULDER, 2] > 0:
-        out[NECK, :2] = (out[R_SHOULDER, :2] + out[L_SHOULDER, :2]) / 2
-        out[NECK, 2] = min(out[R_SHOULDER, 2], out[L_SHOULDER, 2])
-    return out
 
 
 def keypoint_heatmaps(keypoints: np.ndarray, height: int = 512, width: int = 384, sigma: float | None = None) -> np.ndarray:
-    """One Gaussian per keypoint, peak 1 at the point (max-normalised), all-zero when the point is missing.
+    """One Gaussian ``exp(-d^2 / sigma^2)`` per keypoint (the reference's ``utils/posemap.py``; note: no factor 2),
+    max-normalised to peak 1, all-zero when the point is missing or outside the image.
 
     ``sigma`` defaults to 9 px at 512 px height, scaled with ``height``. Returns (18, height, width) float32.
     """
@@ -80,16 +39,16 @@ def keypoint_heatmaps(keypoints: np.ndarray, height: int = 512, width: int = 384
     if kp.ndim != 2 or kp.shape[1] not in (2, 3):
         raise InvalidInputError(f"expected (N, 2|3) keypoints, got shape {kp.shape}")
     sigma = SIGMA_512 * height / 512.0 if sigma is None else float(sigma)
-    ys = np.arange(height, dtype=np.float32)[:, None]
-    xs = np.arange(width, dtype=np.float32)[None, :]
+    ys = np.arange(height, dtype=np.float64)[:, None]
+    xs = np.arange(width, dtype=np.float64)[None, :]
     maps = np.zeros((kp.shape[0], height, width), dtype=np.float32)
     for i, row in enumerate(kp):
         x, y = float(row[0]), float(row[1])
         conf = float(row[2]) if kp.shape[1] == 3 else 1.0
         if conf <= 0 or not (0 <= x < width and 0 <= y < height):
             continue
-        g = np.exp(-((xs - x) ** 2 + (ys - y) ** 2) / (2 * sigma**2))
-        maps[i] = g / g.max()
+        g = np.exp(-((xs - x) ** 2 + (ys - y) ** 2) / sigma**2)
+        maps[i] = g / (g.max() + np.finfo(np.float32).eps)
     return maps
 
 
@@ -153,8 +112,8 @@ def _pt(kp: np.ndarray, i: int) -> np.ndarray | None:
 
 def _garment_box(kp: np.ndarray, category: str, width: int, height: int) -> tuple[float, float, float, float]:
     """The garment's bounding box (x0, y0, x1, y1) estimated from body keypoints."""
-    if category not in CATEGORIES:
-        raise InvalidInputError(f"unknown category {category!r}; use one of {', '.join(CATEGORIES)}")
+    if category not in EDIT_CATEGORIES:
+        raise InvalidInputError(f"unknown category {category!r}; use one of {', '.join(EDIT_CATEGORIES)}")
     shoulders = [p for p in (_pt(kp, R_SHOULDER), _pt(kp, L_SHOULDER)) if p is not None]
     hips = [p for p in (_pt(kp, R_HIP), _pt(kp, L_HIP)) if p is not None]
     arms = [p for i in (3, 4, 6, 7) if (p := _pt(kp, i)) is not None]

@@ -41,7 +41,8 @@ class EditorTrainSettings(BaseModel):
     k: int = 3
     text_drop: float = 0.2
     uncond_prob: float = 0.1
-    prompt_mode: str = "caption"
+    #: The prompt template; defaults to what inference uses (EditConfig.prompt_mode), so training matches it.
+    prompt_mode: str = "category"
     mixed_precision: str = "no"
     grad_accum: int = 1
     seed: int = 0
@@ -62,8 +63,6 @@ class EditorTrainResult(BaseModel):
     settings: EditorTrainSettings
 
 
-# ------------------------------------------------------------------------------------------ datasets
-
 def train_editor(
     dataset: torch.utils.data.Dataset,
     output_dir: str | Path,
@@ -82,6 +81,7 @@ def train_editor(
     from ..models.inversion_adapter import preprocess_garments
     from ..models.text_injection import build_prompt_ids, encode_with_pseudo_tokens, prompt_text
     from ..pipelines.edit import FashionRAGPipeline
+    from ..pipelines.edit_profiles import DIFFUSION_PROFILES
 
     s = settings or EditorTrainSettings()
     if not (s.train_unet or s.train_adapter):
@@ -91,6 +91,8 @@ def train_editor(
                               cpu=(device == "cpu"))
     rng = random.Random(s.seed)
     torch.manual_seed(s.seed)
+    if weights is None and base not in DIFFUSION_PROFILES:
+        raise InvalidInputError(f"train editor starts from a diffusion profile ({', '.join(DIFFUSION_PROFILES)}) or --weights DIR, not {base!r}")
     pipe = FashionRAGPipeline.from_profile(base, weights=weights, device=accelerator.device, dtype=torch.float32)
     unet, adapter = pipe.unet, pipe.inversion_adapter
     unet.requires_grad_(s.train_unet).train(s.train_unet)
@@ -143,8 +145,9 @@ def train_editor(
                     n = rng.randint(1, max(1, min(s.k, len(ex.garments)))) if ex.garments else 0
                     garments = ex.garments[:1] + rng.sample(ex.garments[1:], max(0, n - 1)) if n else []
                     text = "" if rng.random() < s.text_drop else ex.caption
-                    words = prompt_text(ex.category, text, s.prompt_mode)
-                ids = build_prompt_ids(pipe.tokenizer, words, len(garments) * pipe.config.num_vstar).to(dev)
+                    words = prompt_text(ex.category, text, s.prompt_mode, n_garments=len(garments))
+                ids = build_prompt_ids(pipe.tokenizer, words, len(garments) * pipe.config.num_vstar,
+                                       keep_words=s.prompt_mode == "category" and bool(garments)).to(dev)
                 pseudo = None
                 if garments:
                     px = preprocess_garments(garments, pipe.image_encoder.config.image_size).to(dev)
