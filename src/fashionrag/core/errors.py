@@ -52,3 +52,9 @@ class InvalidInputError(FashionRAGError):
     """Any other bad argument: an unknown filter key, a mask of the wrong size, k out of range, ..."""
 
     exit_code = 2
+
+
+class IndexBusyError(FashionRAGError):
+    """An index directory that another process is writing (building or saving) right now."""
+
+    exit_code = 9

@@ -25,6 +25,7 @@ from ..core.images import file_sha256, load_image
 from ..core.schemas import RowIssue
 from ..encoders.base import Encoder
 from ..stores.base import VectorStore
+from ..stores.lock import IndexLock
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,14 @@ class Indexer:
     store_kwargs: dict = field(default_factory=dict)
 
     def build(self, catalog: Catalog, out_dir: str | Path | None = None) -> tuple[VectorStore, IndexBuildReport]:
+        """Embed ``catalog`` and, with ``out_dir``, save the index there. The folder is locked for the whole build:
+        a second build into it fails at once (:class:`IndexBusyError`, naming this process), before any work."""
+        if out_dir is None:
+            return self._build(catalog, None)
+        with IndexLock(out_dir):
+            return self._build(catalog, out_dir)
+
+    def _build(self, catalog: Catalog, out_dir: str | Path | None) -> tuple[VectorStore, IndexBuildReport]:
         t0 = time.perf_counter()
         enc = self.encoder
         enc_key = _encoder_cache_key(enc)

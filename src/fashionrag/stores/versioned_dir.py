@@ -10,7 +10,8 @@ Layout of an index directory::
 A save writes a whole new version into a hidden temporary directory, fsyncs every file, renames the
 directory into place, and only then switches ``CURRENT``. A save killed at any point before that switch
 leaves the previous version untouched and loadable; leftovers are removed by the next save.
-Single writer per directory: two processes saving to the same directory at once is not supported.
+One writer per directory at a time: a save holds the directory's :class:`~.lock.IndexLock` (so does a whole
+``index build``), and a second writer fails at once with the holder's pid. Readers take no lock.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import IndexCorruptError
+from .lock import IndexLock
 
 POINTER = "CURRENT"
 MANIFEST = "manifest.json"
@@ -75,9 +77,13 @@ class VersionWriter:
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.tmp = self.root / f"{_TMP_PREFIX}{uuid.uuid4().hex}"
-        self.tmp.mkdir()
+        self._lock = IndexLock(self.root).acquire()  # creates root; IndexBusyError while another process writes
+        try:
+            self.tmp = self.root / f"{_TMP_PREFIX}{uuid.uuid4().hex}"
+            self.tmp.mkdir()
+        except BaseException:
+            self._lock.release()
+            raise
         self.files: dict[str, str] = {}
         self.version: str | None = None
 
@@ -85,8 +91,11 @@ class VersionWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if self.version is None:
-            shutil.rmtree(self.tmp, ignore_errors=True)
+        try:
+            if self.version is None:
+                shutil.rmtree(self.tmp, ignore_errors=True)
+        finally:
+            self._lock.release()
 
     def path(self, name: str) -> Path:
         """Where to write file ``name``; call :meth:`add` once it is written."""
