@@ -58,16 +58,52 @@ class VectorStore(abc.ABC):
 
 
 #: Store kinds -> factory(**kwargs); ``faiss`` is the embedded default.
-STORES: Registry[VectorStore] = Registry("store", builtins=("fashionrag.stores.faiss_store",))
+STORES: Registry[VectorStore] = Registry(
+    "store", builtins=("fashionrag.stores.faiss_store", "fashionrag.stores.milvus_store")
+)
+#: URI schemes that name a store kind by themselves (``https://...`` is a Milvus server or cluster).
+_SCHEME_KINDS = {"http": "milvus", "https": "milvus"}
+
+
+def parse_store_spec(spec: str | Path) -> tuple[str, str | None]:
+    """A store spec -> (kind, location): ``faiss`` -> ("faiss", None); ``milvus:./x.db`` -> ("milvus", "./x.db");
+    ``milvus://host:19530`` -> ("milvus", "//host:19530"); ``https://host`` -> ("milvus", "https://host").
+
+    A plain path (no registered ``kind:`` prefix) is a FAISS index directory: ("faiss", path).
+    """
+    text = str(spec)
+    if text in STORES:
+        return text, None
+    prefix, sep, rest = text.partition(":")
+    if sep and prefix in _SCHEME_KINDS:
+        return _SCHEME_KINDS[prefix], text
+    if sep and len(prefix) > 1 and prefix in STORES:  # len > 1: "C:\\index" is a Windows path
+        return prefix, rest
+    return "faiss", text
+
+
+def is_store_uri(spec: object) -> bool:
+    """Whether ``spec`` names a store by URI (``milvus:...``, ``http(s)://...``) rather than a directory."""
+    return isinstance(spec, str) and parse_store_spec(spec)[0] != "faiss"
 
 
 def create(kind: str = "faiss", **kwargs) -> VectorStore:
-    """A new, empty store of ``kind`` (one of :data:`STORES`)."""
-    return STORES.create(kind, **kwargs)
+    """A new, empty store: ``kind`` is one of :data:`STORES` or a spec such as ``milvus:./x.db``,
+    ``milvus://host:19530`` or ``https://...`` (token: ``token=`` or ``FASHIONRAG_MILVUS_TOKEN``)."""
+    name, location = parse_store_spec(kind)
+    if location is not None and name != "faiss":
+        kwargs["location"] = location
+    elif name == "faiss":
+        kwargs.pop("token", None)  # FAISS is a local directory: nothing to authenticate to
+    return STORES.create(name, **kwargs)
 
 
-def open_store(path: str | Path, *, expect_encoder: str | None = None) -> VectorStore:
-    """Load a saved store; ``expect_encoder`` makes a mismatch an :class:`IndexMismatchError`."""
-    from .faiss_store import FaissStore
+def open_store(path: str | Path, *, expect_encoder: str | None = None, token: str | None = None) -> VectorStore:
+    """Load a saved store: a FAISS index directory or a store URI (``milvus:./x.db``, ``milvus://host:port``,
+    ``http(s)://...``); ``expect_encoder`` makes a mismatch an :class:`IndexMismatchError`."""
+    name, location = parse_store_spec(path)
+    if name == "faiss":
+        from .faiss_store import FaissStore
 
-    return FaissStore.load(path, expect_encoder=expect_encoder)
+        return FaissStore.load(path, expect_encoder=expect_encoder)
+    return STORES.get(name).load(location, expect_encoder=expect_encoder, token=token)  # type: ignore[attr-defined]

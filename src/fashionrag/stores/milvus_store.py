@@ -1,0 +1,550 @@
+"""The scale-out vector store: the same :class:`VectorStore` interface on Milvus.
+
+One client API reaches three deployments (``pymilvus.MilvusClient``):
+
+- **Milvus Lite in a file** — ``milvus:./catalog.db`` (a local data directory whose name ends in ``.db``;
+  the ``milvus-lite`` package serves it in-process, on 127.0.0.1 only);
+- **a Milvus server** — ``milvus://host:19530`` (sugar for ``http://host:19530``);
+- **a cluster or a managed service** — ``http(s)://...`` with a token (``--store-token`` or
+  ``FASHIONRAG_MILVUS_TOKEN``).
+
+A ``#name`` suffix picks the collection (default ``fashionrag``): ``milvus:./x.db#kagl_train``.
+
+Why it is shaped this way:
+
+- **Builds are blue/green.** ``create()`` writes into a fresh physical collection (``<name>__v<time>_<rand>``);
+  ``save()`` writes the manifest into its properties, then points the alias ``<name>`` at it and drops the
+  old one. A build killed half-way leaves the previous collection serving under ``<name>``; leftovers are
+  removed by the next save. A store opened with :meth:`load` writes through (upsert/delete are live) and
+  ``save()`` only refreshes its manifest.
+- **The manifest lives with the collection** (property ``fashionrag.manifest``: encoder, dim, count, catalog
+  fingerprint), so every client of the server sees it, and a query with another encoder is the same
+  :class:`IndexMismatchError` as with FAISS.
+- **Filters are executed inside the search.** Each row carries a ``tags`` array of ``field=value`` strings
+  (every flattened metadata key, compared as strings like the FAISS store); a filter
+  ``{field: [v1, v2]}`` becomes ``array_contains_any(tags, ["field=v1", "field=v2"])``, fields AND-ed. Values
+  are written as string *literals*, escaped (:func:`quote`), so no value can change the expression.
+- Strong consistency: a search right after an upsert sees it, as with FAISS.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
+
+import numpy as np
+
+from ..core.errors import EndpointError, IndexCorruptError, IndexMismatchError, InvalidInputError
+from ..core.schemas import FILTERABLE_FIELDS, IndexManifest
+from .base import STORES, Filters, StoreHit, VectorStore
+from .columns import as_filter_string, flatten
+
+log = logging.getLogger(__name__)
+
+DEFAULT_COLLECTION = "fashionrag"
+TOKEN_ENV = "FASHIONRAG_MILVUS_TOKEN"
+INDEX_TYPES = ("auto", "flat", "hnsw")
+MANIFEST_PROPERTY = "fashionrag.manifest"
+CONFIG_PROPERTY = "fashionrag.store"
+#: Milvus caps one search's limit (topk) at 16384.
+MAX_TOPK = 16_384
+#: Milvus caps a VARCHAR at 65,535 bytes; one product's metadata JSON is far smaller.
+_META_MAX = 65_535
+_TAG_MAX = 1_024
+_TAG_CAPACITY = 512
+_WRITE_CHUNK = 2_000
+_NORM_TOLERANCE = 1e-3
+_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,200}$")
+_STAGE_SEP = "__v"
+
+#: Milvus's string-literal escapes (the parser knows exactly these: \\ \" \' \n \r \t).
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def quote(text: str) -> str:
+    """``text`` as a double-quoted Milvus string literal; nothing in it can end the literal early."""
+    return '"' + "".join(_ESCAPES.get(ch, ch) for ch in text) + '"'
+
+
+def tag(field: str, value: Any) -> str:
+    return f"{field}={as_filter_string(value)}"
+
+
+def filter_expression(filters: Mapping[str, Sequence[str]], resolve) -> str | None:
+    """``{field: [values]}`` -> a Milvus boolean expression over ``tags``; None when nothing can match.
+
+    ``resolve(field)`` maps a filter key to the stored key (or None: the field exists nowhere, so nothing matches).
+    Values only ever appear inside :func:`quote`-d literals.
+    """
+    clauses = []
+    for field, allowed in filters.items():
+        key = resolve(str(field))
+        if key is None:
+            return None
+        if isinstance(allowed, (str, bytes)) or not isinstance(allowed, (list, tuple, set, frozenset)):
+            allowed = [allowed]
+        literals = sorted({quote(tag(key, v)) for v in allowed})
+        if not literals:
+            return None
+        clauses.append(f"array_contains_any(tags, [{', '.join(literals)}])")
+    return " and ".join(clauses)
+
+
+def parse_location(location: str) -> tuple[str, str]:
+    """``./x.db#name`` / ``//host:port#name`` / ``http(s)://...#name`` -> (pymilvus uri, collection)."""
+    if not location:
+        raise InvalidInputError("a Milvus store needs a location: milvus:./x.db, milvus://host:port or http(s)://...")
+    uri, _, collection = location.partition("#")
+    collection = collection or DEFAULT_COLLECTION
+    if not _NAME_RE.match(collection) or _STAGE_SEP in collection:
+        raise InvalidInputError(
+            f"bad Milvus collection name {collection!r}: letters, digits and underscores, starting with a letter "
+            f"(and no {_STAGE_SEP!r})"
+        )
+    if uri.startswith("//"):
+        uri = "http:" + uri
+    elif not uri.startswith(("http://", "https://")):
+        if not uri.endswith(".db"):
+            raise InvalidInputError(
+                f"Milvus Lite file {uri!r} must end in .db (e.g. milvus:./catalog.db); for a server use "
+                "milvus://host:port or http(s)://host:port"
+            )
+        uri = str(Path(uri).expanduser().resolve())
+    return uri, collection
+
+
+def _is_lite(uri: str) -> bool:
+    return not uri.startswith(("http://", "https://"))
+
+
+class MilvusStore(VectorStore):
+    """Milvus-backed :class:`VectorStore` (inner product over L2-normalised float32 vectors).
+
+    ``MilvusStore(location, dim=..., encoder=...)`` starts a new build (published by :meth:`save`);
+    :meth:`load` opens the published collection. ``location`` is what follows ``milvus:`` in a store spec
+    (see the module docstring). ``index_type``: ``flat`` (exact), ``hnsw``, or ``auto`` (flat below
+    ``auto_hnsw_threshold`` rows at save time, HNSW from then on).
+    """
+
+    def __init__(
+        self,
+        location: str,
+        dim: int,
+        encoder: str,
+        index_type: str = "auto",
+        hnsw_m: int = 32,
+        ef_construction: int = 200,
+        ef_search: int = 256,
+        auto_hnsw_threshold: int = 50_000,
+        token: str | None = None,
+        timeout: float = 30.0,
+        **_ignored: Any,
+    ) -> None:
+        if index_type not in INDEX_TYPES:
+            raise InvalidInputError(f"unknown index_type {index_type!r}; use one of {', '.join(INDEX_TYPES)}")
+        if not isinstance(dim, (int, np.integer)) or dim < 1:
+            raise InvalidInputError(f"dim must be a positive integer, got {dim!r}")
+        if not encoder or not isinstance(encoder, str):
+            raise InvalidInputError("encoder must be the registry name of the encoder, e.g. 'lite'")
+        self.location = location
+        self.uri, self.name = parse_location(location)
+        self.dim = int(dim)
+        self.encoder = encoder
+        self.index_type = index_type
+        self.hnsw_m = int(hnsw_m)
+        self.ef_construction = int(ef_construction)
+        self.ef_search = int(ef_search)
+        self.auto_hnsw_threshold = int(auto_hnsw_threshold)
+        self.timeout = float(timeout)
+        self.manifest: IndexManifest | None = None
+        self._token = token if token is not None else os.environ.get(TOKEN_ENV)
+        self._client = _connect(self.uri, self._token, self.timeout)
+        self._known: set[str] = set()
+        self._count: int | None = 0
+        self._kind = "hnsw" if index_type == "hnsw" else "flat"
+        # A new build: its own physical collection, published under self.name by save().
+        self._staged = True
+        self._physical = f"{self.name}{_STAGE_SEP}{time.strftime('%Y%m%d%H%M%S', time.gmtime())}_{uuid.uuid4().hex[:8]}"
+        self._create_collection(self._physical, self._kind)
+
+    # -- connection and schema -------------------------------------------------------------------------------
+    def _create_collection(self, name: str, kind: str) -> None:
+        from pymilvus import DataType
+
+        c = self._client
+        schema = c.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field("pk", DataType.VARCHAR, is_primary=True, max_length=512)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=self.dim)
+        schema.add_field("meta", DataType.VARCHAR, max_length=_META_MAX)
+        schema.add_field("tags", DataType.ARRAY, element_type=DataType.VARCHAR, max_capacity=_TAG_CAPACITY,
+                         max_length=_TAG_MAX)
+        _call(self, c.create_collection, name, schema=schema, index_params=self._index_params(kind),
+              consistency_level="Strong")
+
+    def _index_params(self, kind: str):
+        params = self._client.prepare_index_params()
+        if kind == "hnsw":
+            params.add_index("vector", index_type="HNSW", metric_type="IP",
+                             params={"M": self.hnsw_m, "efConstruction": self.ef_construction})
+        else:
+            params.add_index("vector", index_type="FLAT", metric_type="IP")
+        return params
+
+    def close(self) -> None:
+        """Close the client (and, for a Milvus Lite file, its in-process server, so another process can open it)."""
+        try:
+            self._client.close()
+        finally:
+            if _is_lite(self.uri):
+                from milvus_lite.server_manager import server_manager_instance
+
+                server_manager_instance.release_server(self.uri)
+
+    # -- introspection ---------------------------------------------------------------------------------------
+    @property
+    def kind(self) -> str:
+        return self._kind
+
+    @property
+    def collection(self) -> str:
+        """The physical collection this store reads and writes (the alias ``name`` points at it once saved)."""
+        return self._physical
+
+    @property
+    def filter_fields(self) -> list[str]:
+        return sorted(self._known | set(FILTERABLE_FIELDS))
+
+    def __len__(self) -> int:
+        if self._count is None:
+            res = _call(self, self._client.query, self._physical, filter="", output_fields=["count(*)"])
+            self._count = int(res[0]["count(*)"])
+        return self._count
+
+    def __repr__(self) -> str:
+        return f"MilvusStore({self.uri!r}#{self.name}, dim={self.dim}, encoder={self.encoder!r}, kind={self._kind!r})"
+
+    def ids(self) -> list[str]:
+        out: list[str] = []
+        last = None
+        while True:  # pk-ordered pages: no offset limit, works on every deployment
+            expr = "" if last is None else f"pk > {quote(last)}"
+            page = _call(self, self._client.query, self._physical, filter=expr, output_fields=["pk"], limit=10_000)
+            if not page:
+                return out
+            keys = sorted(r["pk"] for r in page)
+            out.extend(keys)
+            last = keys[-1]
+
+    def get(self, id: str) -> dict[str, Any] | None:
+        rows = _call(self, self._client.get, self._physical, ids=[id], output_fields=["meta"])
+        return json.loads(rows[0]["meta"]) if rows else None
+
+    def get_vector(self, id: str) -> np.ndarray | None:
+        rows = _call(self, self._client.get, self._physical, ids=[id], output_fields=["vector"])
+        return np.asarray(rows[0]["vector"], dtype=np.float32) if rows else None
+
+    # -- writes ----------------------------------------------------------------------------------------------
+    def upsert(self, ids: Sequence[str], vectors: np.ndarray, metadata: Sequence[Mapping[str, Any]]) -> None:
+        ids = list(ids)
+        vectors = self._check_vectors(vectors, what="vectors")
+        if not (len(ids) == vectors.shape[0] == len(metadata)):
+            raise InvalidInputError(
+                f"upsert needs one vector and one metadata dict per id: got {len(ids)} ids, "
+                f"{vectors.shape[0]} vectors, {len(metadata)} metadata"
+            )
+        if not ids:
+            return
+        for id_ in ids:
+            if not isinstance(id_, str) or not id_ or len(id_.encode()) > 512:
+                raise InvalidInputError(f"ids must be non-empty strings of at most 512 bytes, got {id_!r}")
+        norms = np.linalg.norm(vectors, axis=1)
+        bad = np.flatnonzero(np.abs(norms - 1.0) > _NORM_TOLERANCE)
+        if bad.size:
+            raise InvalidInputError(
+                f"vector of {ids[bad[0]]!r} has norm {norms[bad[0]]:.4g}, expected 1: L2-normalise embeddings "
+                f"before upsert ({bad.size} such rows)"
+            )
+        last = {id_: i for i, id_ in enumerate(ids)}  # the last occurrence of a repeated id wins
+        keep = sorted(last.values())
+        rows = []
+        for i in keep:
+            meta = metadata[i]
+            if not isinstance(meta, Mapping):
+                raise InvalidInputError(f"metadata of {ids[i]!r} must be a dict (e.g. Product.model_dump(mode='json'))")
+            try:
+                encoded = json.dumps(meta, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+            except (TypeError, ValueError) as exc:
+                raise InvalidInputError(
+                    f"metadata of {ids[i]!r} is not JSON-serialisable ({exc}); pass Product.model_dump(mode='json')"
+                ) from None
+            if len(encoded.encode()) > _META_MAX:
+                raise InvalidInputError(f"metadata of {ids[i]!r} is over {_META_MAX} bytes as JSON")
+            tags = []
+            for key, value in flatten(meta):
+                self._known.add(key)
+                if value is not None and "=" not in key:
+                    t = tag(key, value)
+                    if len(t.encode()) <= _TAG_MAX:  # long free text (descriptions) is stored, not filterable
+                        tags.append(t)
+            rows.append({"pk": ids[i], "vector": vectors[i].tolist(), "meta": encoded, "tags": tags[:_TAG_CAPACITY]})
+        for lo in range(0, len(rows), _WRITE_CHUNK):
+            _call(self, self._client.upsert, self._physical, rows[lo : lo + _WRITE_CHUNK])
+        self._count = None
+
+    def delete(self, ids: Sequence[str]) -> int:
+        if isinstance(ids, str):
+            ids = [ids]
+        ids = list(dict.fromkeys(ids))
+        removed = 0
+        for lo in range(0, len(ids), _WRITE_CHUNK):
+            chunk = ids[lo : lo + _WRITE_CHUNK]
+            present = [r["pk"] for r in _call(self, self._client.get, self._physical, ids=chunk, output_fields=["pk"])]
+            if present:
+                _call(self, self._client.delete, self._physical, ids=present)
+                removed += len(present)
+        if removed:
+            self._count = None
+        return removed
+
+    # -- search ----------------------------------------------------------------------------------------------
+    def resolve_field(self, field: str) -> str | None:
+        """The stored key a filter key means (``foo`` falls back to ``attributes.foo``); InvalidInputError for a
+        key no row has (unless it is a standard Product field: then it just matches nothing)."""
+        if field in self._known:
+            return field
+        if f"attributes.{field}" in self._known:
+            return f"attributes.{field}"
+        if field in FILTERABLE_FIELDS:
+            return None
+        raise InvalidInputError(f"unknown filter field {field!r}; valid fields: {', '.join(self.filter_fields)}")
+
+    def search(self, queries: np.ndarray, k: int = 10, filters: Filters | None = None) -> list[list[StoreHit]]:
+        queries = self._check_vectors(queries, what="queries")
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise InvalidInputError(f"k must be a positive integer, got {k!r}")
+        if filters is not None and not isinstance(filters, Mapping):
+            raise InvalidInputError("filters must be a mapping {field: [allowed values]}, e.g. {'gender': ['Men']}")
+        nq = queries.shape[0]
+        expr = ""
+        if filters:
+            expr = filter_expression(filters, self.resolve_field)
+            if expr is None:
+                return [[] for _ in range(nq)]
+        limit = min(int(k), MAX_TOPK)
+        params: dict[str, Any] = {"metric_type": "IP"}
+        if self._kind == "hnsw":
+            params["params"] = {"ef": max(self.ef_search, limit)}
+        res = _call(self, self._client.search, self._physical, data=queries.tolist(), limit=limit, filter=expr,
+                    output_fields=["meta"], search_params=params, anns_field="vector")
+        return [
+            [StoreHit(str(h["pk"] if "pk" in h else h["id"]), float(h["distance"]), json.loads(h["entity"]["meta"]))
+             for h in row]
+            for row in res
+        ]
+
+    def _check_vectors(self, x: Any, *, what: str) -> np.ndarray:
+        try:
+            x = np.asarray(x, dtype=np.float32)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInputError(f"{what} must be a float array of shape (n, {self.dim}): {exc}") from None
+        if x.ndim == 1:
+            x = x[None, :]
+        if x.ndim != 2:
+            raise InvalidInputError(f"{what} must have shape (n, {self.dim}), got {x.shape}")
+        if x.shape[1] != self.dim:
+            raise IndexMismatchError(
+                f"{what} have dimension {x.shape[1]} but the index holds {self.dim}-d vectors of encoder "
+                f"{self.encoder!r}: use that encoder or rebuild the index with `fashionrag index build ...`"
+            )
+        if not np.isfinite(x).all():
+            raise InvalidInputError(f"{what} contain NaN or infinite values")
+        return np.ascontiguousarray(x)
+
+    # -- persistence -----------------------------------------------------------------------------------------
+    def save(self, path: str | Path | None = None, **manifest_extra: Any) -> None:
+        """Record the manifest with the collection; a new build is then published under its name.
+
+        ``path`` is accepted for interface symmetry with FAISS (Milvus data is already on the server); when
+        given, it must be this store's own location.
+        """
+        if path is not None and str(path) not in (self.location, f"milvus:{self.location}"):
+            if not str(path).startswith(("milvus:", "http://", "https://")):
+                path = None  # a default index *directory* handed to every store: not ours to use
+            elif parse_location(str(path).removeprefix("milvus:")) != (self.uri, self.name):
+                raise InvalidInputError(f"this store lives at {self.location}; it cannot be saved to {path}")
+        allowed = set(IndexManifest.model_fields) - {
+            "format_version", "encoder", "dim", "count", "index_type", "hnsw_m", "hnsw_ef_construction",
+            "hnsw_ef_search", "created_at", "files"}
+        unknown = set(manifest_extra) - allowed
+        if unknown:
+            raise InvalidInputError(
+                f"unknown manifest field(s) {sorted(unknown)}; pass catalog_fingerprint= and/or catalog_source="
+            )
+        c = self._client
+        _call(self, c.flush, self._physical)
+        self._count = None
+        if self.index_type == "auto":
+            want = "hnsw" if len(self) >= self.auto_hnsw_threshold else "flat"
+            if want != self._kind:
+                self._reindex(want)
+        hnsw = self._kind == "hnsw"
+        if self.manifest is not None:  # an opened store keeps what its build recorded unless told otherwise
+            for key in ("catalog_fingerprint", "catalog_source"):
+                manifest_extra.setdefault(key, getattr(self.manifest, key))
+        manifest = IndexManifest(
+            encoder=self.encoder, dim=self.dim, count=len(self), index_type=self._kind,
+            hnsw_m=self.hnsw_m if hnsw else None, hnsw_ef_construction=self.ef_construction if hnsw else None,
+            hnsw_ef_search=self.ef_search if hnsw else None,
+            created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), **manifest_extra,
+        )
+        config = {"index_type": self.index_type, "kind": self._kind, "hnsw_m": self.hnsw_m,
+                  "ef_construction": self.ef_construction, "ef_search": self.ef_search,
+                  "auto_hnsw_threshold": self.auto_hnsw_threshold, "known": sorted(self._known)}
+        _call(self, c.alter_collection_properties, self._physical, properties={
+            MANIFEST_PROPERTY: manifest.model_dump_json(), CONFIG_PROPERTY: json.dumps(config)})
+        if self._staged:
+            self._publish()
+        self.manifest = manifest
+
+    def _reindex(self, kind: str) -> None:
+        c = self._client
+        _call(self, c.release_collection, self._physical)
+        _call(self, c.drop_index, self._physical, "vector")
+        _call(self, c.create_index, self._physical, self._index_params(kind))
+        _call(self, c.load_collection, self._physical)
+        self._kind = kind
+
+    def _publish(self) -> None:
+        """Point the alias ``name`` at this build (one switch), then drop older builds of the same name."""
+        c = self._client
+        previous = _resolve(c, self.name)
+        if previous is None:
+            if c.has_collection(self.name):  # a plain collection of that name (not made by us): replaced
+                _call(self, c.drop_collection, self.name)
+            _call(self, c.create_alias, self._physical, self.name)
+        else:
+            _call(self, c.alter_alias, self._physical, self.name)
+        self._staged = False
+        for other in c.list_collections():
+            if other != self._physical and other.startswith(self.name + _STAGE_SEP):
+                try:
+                    c.drop_collection(other)
+                except Exception as exc:  # a leftover that cannot be dropped now is dropped by the next save
+                    log.warning("could not drop old collection %s: %s", other, exc)
+
+    def discard(self) -> None:
+        """Drop an unpublished build (a store from ``create()`` that will not be saved)."""
+        if self._staged:
+            self._client.drop_collection(self._physical)
+
+    @classmethod
+    def load(cls, location: str, expect_encoder: str | None = None, *, token: str | None = None,
+             timeout: float = 30.0) -> "MilvusStore":
+        """Open the published collection at ``location``; IndexMismatchError when built by another encoder."""
+        uri, name = parse_location(location)
+        token = token if token is not None else os.environ.get(TOKEN_ENV)
+        client = _connect(uri, token, timeout)
+        physical = _resolve(client, name) or (name if client.has_collection(name) else None)
+        where = f"{'milvus:' if _is_lite(uri) else ''}{location}"
+        if physical is None:
+            raise IndexCorruptError(
+                f"no index at {where}: build one with `fashionrag index build --store milvus:{location.lstrip('/')} ...`"
+                if _is_lite(uri) else f"no collection {name!r} at {uri}: build one with `fashionrag index build --store ...`"
+            )
+        try:  # a collection is searchable only once loaded (a restarted server starts with it released)
+            client.load_collection(physical)
+        except Exception as exc:
+            raise EndpointError(f"Milvus at {uri} cannot load collection {physical!r}: {_reason(exc)}") from None
+        props = client.describe_collection(physical).get("properties") or {}
+        raw = props.get(MANIFEST_PROPERTY)
+        if not raw:
+            raise IndexCorruptError(
+                f"collection {name!r} at {where} has no fashionrag manifest (not built by fashionrag, or its build "
+                "never finished); rebuild it with `fashionrag index build --store ...`"
+            )
+        try:
+            manifest = IndexManifest.model_validate_json(raw)
+            config = json.loads(props.get(CONFIG_PROPERTY) or "{}")
+        except ValueError as exc:
+            raise IndexCorruptError(f"the manifest of {where} is unreadable ({exc.__class__.__name__}); rebuild it") from None
+        if expect_encoder is not None and manifest.encoder != expect_encoder:
+            raise IndexMismatchError(
+                f"index {where} was built with encoder {manifest.encoder!r}, query encoder is {expect_encoder!r}: "
+                f"query with --encoder {manifest.encoder} or rebuild with `fashionrag index build --encoder "
+                f"{expect_encoder} ...`"
+            )
+        store = cls.__new__(cls)
+        store.location, store.uri, store.name = location, uri, name
+        store.dim, store.encoder = manifest.dim, manifest.encoder
+        store.index_type = config.get("index_type", manifest.index_type)
+        store.hnsw_m = int(config.get("hnsw_m", 32))
+        store.ef_construction = int(config.get("ef_construction", 200))
+        store.ef_search = int(config.get("ef_search", 256))
+        store.auto_hnsw_threshold = int(config.get("auto_hnsw_threshold", 50_000))
+        store.timeout = float(timeout)
+        store.manifest = manifest
+        store._token, store._client = token, client
+        store._known = set(config.get("known", []))
+        store._count = None
+        store._kind = manifest.index_type
+        store._staged, store._physical = False, physical
+        return store
+
+    @classmethod
+    def read_manifest(cls, location: str, *, token: str | None = None) -> IndexManifest:
+        store = cls.load(location, token=token)
+        return store.manifest  # type: ignore[return-value]
+
+
+def _resolve(client, alias: str) -> str | None:
+    """The collection an alias points at, or None when ``alias`` is no alias."""
+    try:
+        if alias not in (client.list_aliases() or {}).get("aliases", []):
+            return None
+        return client.describe_alias(alias)["collection_name"]
+    except Exception:
+        return None
+
+
+def _connect(uri: str, token: str | None, timeout: float):
+    try:
+        from pymilvus import MilvusClient
+    except ImportError:
+        raise InvalidInputError(
+            "the Milvus store needs pymilvus (and milvus-lite for .db files): pip install 'fashionrag[scale]'"
+        ) from None
+    # pymilvus logs every failed RPC at ERROR with a traceback; our errors say it in one line.
+    logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
+    kwargs: dict[str, Any] = {"uri": uri, "timeout": timeout}
+    if token:
+        kwargs["token"] = token
+    if _is_lite(uri):
+        Path(uri).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return MilvusClient(**kwargs)
+    except Exception as exc:
+        raise EndpointError(f"cannot reach Milvus at {uri}: {_reason(exc)}") from None
+
+
+def _reason(exc: Exception) -> str:
+    return str(getattr(exc, "message", None) or exc).splitlines()[0][:300]
+
+
+def _call(store: MilvusStore, fn, *args, **kwargs):
+    """One client call; a server-side failure becomes an EndpointError naming the store, in one line."""
+    from pymilvus.exceptions import MilvusException
+
+    try:
+        return fn(*args, **kwargs)
+    except MilvusException as exc:
+        raise EndpointError(f"Milvus at {store.uri} ({store.name}) refused {fn.__name__}: {_reason(exc)}") from None
+
+
+STORES.register("milvus", MilvusStore)
