@@ -166,7 +166,12 @@ def tiny_dir(kind: str, root: Path | None = None) -> Path:
     if kind not in _KINDS:
         raise ModelUnavailableError(f"unknown tiny encoder 'tiny-{kind}'; use one of: " +
                                     ", ".join(f"tiny-{k}" for k in _KINDS))
-    return tiny_model_dir(f"tiny-{kind}", _KINDS[kind][0], version=TINY_VERSION, seed=SEED, root=root, kind=kind)
+    def build(directory: Path) -> None:
+        _KINDS[kind][0](directory)
+        # the marker this backend wrote before the shared builder existed (tests and users look for it)
+        (directory / "fashionrag_tiny.json").write_text(json.dumps({"kind": kind, "version": TINY_VERSION, "seed": SEED}))
+
+    return tiny_model_dir(f"tiny-{kind}", build, version=TINY_VERSION, seed=SEED, root=root, kind=kind)
 
 
 def create_tiny(kind: str, *, device: str | None = None, **kwargs) -> Encoder:
