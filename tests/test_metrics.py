@@ -84,14 +84,14 @@ def test_weighted_f1_matches_scikit_learn():
 
 
 def _tiny_catalog_jsonl(root):
-    """12 synthetic products (train 8 / val 4) written as a JSONL catalog."""
+    """12 synthetic products (train 8 / val 4) written as a JSONL catalog; every image differs in its bytes."""
     import json
 
     from PIL import Image
 
     rows = []
     for i in range(12):
-        colour, rgb = (("Red", (200, 30, 30)), ("Blue", (30, 30, 200)))[i % 2]
+        colour, rgb = (("Red", (200, 30 + i, 30)), ("Blue", (30, 30 + i, 200)))[i % 2]
         kind = ("Shirts", "Caps", "Shirts")[i % 3]
         path = root / f"{i}.png"
         Image.new("RGB", (40, 40), rgb).save(path)
@@ -102,24 +102,31 @@ def _tiny_catalog_jsonl(root):
     return root / "catalog.jsonl"
 
 
-def test_eval_retrieval_runs_with_any_encoder_and_never_uses_eval_rows_as_reference(tmp_path, monkeypatch):
+def test_eval_retrieval_equals_the_metrics_on_the_same_embeddings(tmp_path, monkeypatch):
+    """The runner (files -> encoder -> store search) gives exactly what the in-memory metrics give on the same
+    vectors, with the reference = the other split only."""
     monkeypatch.setenv("FASHIONRAG_HOME", str(tmp_path / "home"))
-    from fashionrag.eval.retrieval import run_retrieval_eval
+    from fashionrag import encoders
+    from fashionrag.eval.retrieval import embedding_metrics, run_retrieval_eval
+    from fashionrag.retrieval.catalog import load_catalog
 
     cat = _tiny_catalog_jsonl(tmp_path)
     res = run_retrieval_eval(cat, cat, encoder="tiny", k=5, progress=False)
-    doc = res.model_dump()
     assert res.eval_split == "val" and res.reference_split == ["train"]
-    assert res.gallery_size == 4 and res.reference_size == 8
-    for dotted in ("t2i.r1", "t2i.r10", "t2i.mrr", "t2i_strict.r1", "knn_accuracy.articleType",
-                   "knn_accuracy.baseColour", "knn_accuracy.gender", "knn_accuracy.usage", "knn_accuracy.season"):
-        head, key = dotted.split(".")
-        assert 0.0 <= doc[head][key] <= 1.0
+    assert res.gallery_size == 4 and res.reference_size == 8 and res.leak_check.dropped == []
+    full = load_catalog(cat)
+    val, train = full.subset("val").products, full.subset("train").products
+    enc = encoders.create("tiny")
+    expected = embedding_metrics(enc.encode_images([p.image_path for p in val]), val,
+                                 enc.encode_images([p.image_path for p in train]), train,
+                                 lambda t: enc.encode_texts(list(t)), k=5)
+    assert res.t2i == pytest.approx(expected["t2i"]) and res.t2i_strict == pytest.approx(expected["t2i_strict"])
+    assert res.knn_accuracy == pytest.approx(expected["knn_accuracy"])
     for key in ("category_p1", "category_p10", "color_p1", "color_p10", "prompt_articleType_acc",
                 "prompt_articleType_wf1"):
-        assert 0.0 <= doc[key] <= 1.0
-    assert res.images_per_s > 0 and res.queries["t2i"] == 4 and res.queries["category"] == 2
-    assert res.t2i["r10"] == 1.0  # 4 images: every query's relevant item is in the top 10
+        assert getattr(res, key) == pytest.approx(expected[key]), key
+    assert res.queries == {"t2i": 4, "t2i_strict": 4, "category": 2, "color": 2, "prompt_labels": 2, "knn": 4}
+    assert res.images_per_s > 0
     assert any("not zero-shot" in n for n in res.notes)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -94,51 +93,3 @@ def cmd_caption(args: argparse.Namespace):
         print(f"contact sheet: {report.sheet} ({report.sheet_cards} captions)")
     return None
 
-
-# --------------------------------------------------------------------------------------------- eval caption
-def register_eval_caption(eval_sub: argparse._SubParsersAction) -> None:
-    """`fashionrag eval caption`, registered by the `eval` command module."""
-    p = eval_sub.add_parser("caption", help="evaluate the caption pipeline on a labelled catalog")
-    p.add_argument("--catalog", required=True, help="EVAL_DIR: labelled photos to caption")
-    p.add_argument("--index-catalog", required=True, help="REF_DIR: the catalog whose index supplies the votes")
-    p.add_argument("--split", default=None, help="only EVAL rows of this split (REF then excludes them)")
-    p.add_argument("--encoder", default=None, help="encoder of the REF index (default: lite)")
-    p.add_argument("--index", default=None, help="use this prebuilt REF index instead of building one")
-    p.add_argument("--style", default="product", choices=list(vocabulary.STYLES))
-    p.add_argument("--limit", type=int, default=None, help="caption a seeded random sample of this many images")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--rows", default=None, help="write per-image rows (JSONL) here")
-    p.add_argument("--quiet", action="store_true")
-    add_json_flag(p)
-    p.set_defaults(func=cmd_eval_caption)
-
-
-def cmd_eval_caption(args: argparse.Namespace):
-    from .. import encoders, stores, writers
-    from ..eval.caption import evaluate_captions, sample, split_catalogs
-    from ..retrieval.indexing import Indexer
-    from ..pipelines.caption import CaptionPipeline
-    from ..retrieval.retriever import Retriever
-    from ..vision.garments import create_detector
-
-    eval_cat, ref = split_catalogs(args.catalog, args.index_catalog, args.split)
-    if args.index:
-        store = stores.open_store(args.index)
-        enc = encoders.create(store.encoder)
-    else:
-        enc = encoders.create(args.encoder or config.default_encoder())
-        store, _ = Indexer(enc, progress=not (args.quiet or args.json)).build(ref)
-    pipe = CaptionPipeline(create_detector("pose"), Retriever(store, enc), writers.create("template"))
-    products = sample(eval_cat.products, args.limit, args.seed)
-    report, rows = evaluate_captions(
-        pipe, products, style=args.style, seed=args.seed, progress=not (args.quiet or args.json),
-        gallery=f"{len(products)} images of {eval_cat.source}; index of {len(store)} products of {ref.source}",
-    )
-    if args.rows:
-        Path(args.rows).write_text("\n".join(json.dumps(r) for r in rows) + "\n")
-    if args.json:
-        return report
-    for key, value in report.model_dump().items():
-        if key != "notes":
-            print(f"{key:30s} {value}")
-    return None

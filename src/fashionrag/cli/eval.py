@@ -10,6 +10,7 @@ import argparse
 
 from ..core import config
 from . import add_json_flag
+from .eval_flags import add_allow_overlap_flag
 
 #: Functions that add one ``eval <task>`` sub-command each.
 EVAL_COMMANDS: list = []
@@ -36,6 +37,7 @@ def register_retrieval(esub: argparse._SubParsersAction) -> argparse.ArgumentPar
     r.add_argument("--encoder", default=None, help=f"encoder name (default: {config.default_encoder()})")
     r.add_argument("--k", type=int, default=20, help="neighbours in the kNN vote")
     r.add_argument("--batch-size", type=int, default=64)
+    add_allow_overlap_flag(r)
     r.add_argument("--quiet", action="store_true", help="no progress bars")
     add_json_flag(r)
     r.set_defaults(func=cmd_retrieval)
@@ -55,6 +57,7 @@ def cmd_retrieval(args: argparse.Namespace):
         encoder=args.encoder or config.default_encoder(),
         k=args.k,
         batch_size=args.batch_size,
+        allow_overlap=args.allow_overlap,
         progress=not (args.quiet or args.json),
     )
     if args.json:
@@ -74,11 +77,13 @@ def cmd_retrieval(args: argparse.Namespace):
     knn = "  ".join(f"{k} {v:.3f}" for k, v in res.knn_accuracy.items())
     print(f"kNN@{res.k}         {knn}")
     print(f"throughput     {res.images_per_s:.0f} images/s (files -> embeddings)")
+    for note in res.notes:
+        print(f"note: {note}")
     return None
 
 
 # Evaluations of the other systems register themselves here.
 from .eval_edit import register_edit_eval  # noqa: E402
-from .caption import register_eval_caption  # noqa: E402
+from .eval_caption import register_eval_caption  # noqa: E402
 
 EVAL_COMMANDS.extend([register_eval_caption, register_edit_eval])

@@ -31,11 +31,13 @@ import numpy as np
 from pydantic import BaseModel, Field
 from tqdm.auto import tqdm
 
-from ..retrieval.catalog import Catalog, load_catalog
-from ..core.errors import FashionRAGError
+from ..core.errors import FashionRAGError, InvalidInputError
 from ..core.evidence import CaptionResult, ColourEvidence, EvidencePack, GarmentEvidence
+from ..core.images import file_sha256
 from ..core.schemas import Product
+from ..retrieval.catalog import Catalog, load_catalog
 from . import text_metrics
+from .leaks import LeakCheck, guard_reference
 
 FACETS = ("category", "colour", "fabric", "gender")
 
@@ -92,6 +94,11 @@ class CaptionEvalReport(BaseModel):
     n_images: int
     n_failed: int = 0
     gallery: str = Field(description="What was captioned and against which index.")
+    split: Optional[str] = Field(default=None, description="Split of the evaluated catalog rows.")
+    subset: str = Field(default="all", description="held-out, tuning or all (see TuningSet).")
+    tuning_photos_excluded: int = Field(
+        default=0, description="Evaluated-split photos left out because the packaged settings were chosen on them.")
+    leak_check: Optional[LeakCheck] = None
     index_size: int
     encoder: str
     writer: str
@@ -226,7 +233,10 @@ def _clip_score(encoder: Any, pairs: list[tuple[str, str]]) -> float:
 
 
 def split_catalogs(eval_dir: str, ref_dir: str, split: str | None) -> tuple[Catalog, Catalog]:
-    """EVAL rows (optionally one split) and REF rows; the same folder never shares rows between the two."""
+    """EVAL rows (optionally one split) and REF rows; the same folder never shares rows between the two.
+
+    This only splits the folder; :func:`run_caption_eval` then runs the leak guard on whatever reference it uses.
+    """
     full_eval = load_catalog(eval_dir)
     eval_cat = full_eval.subset(split=split) if split else full_eval
     same = Path(eval_dir).resolve() == Path(ref_dir).resolve()
@@ -244,3 +254,173 @@ def sample(products: list[Product], limit: int | None, seed: int = 0) -> list[Pr
         return products
     rng = random.Random(seed)
     return sorted(rng.sample(products, limit), key=lambda p: p.id)
+
+
+# ------------------------------------------------------------------------------------------ tuning subset
+#: The photos the packaged caption settings were chosen on (``assets/caption/tune_ids.json``).
+PACKAGED_TUNING = "assets/caption/tune_ids.json"
+SUBSETS = ("held-out", "tuning", "all")
+
+
+def _image_digest(path: Optional[str]) -> Optional[str]:
+    try:
+        return file_sha256(path)[:16] if path else None
+    except OSError:
+        return None
+
+
+class TuningSet(BaseModel):
+    """Photos some setting was chosen on: ids with the first 16 hex digits of their image's sha256.
+
+    A photo counts as tuned only when both its id and its image bytes match, so the packaged KAGL list never
+    touches another catalog that happens to use the same ids.
+    """
+
+    description: str = ""
+    catalog: str = ""
+    split: Optional[str] = None
+    seed: Optional[int] = None
+    size: int = 0
+    how: str = ""
+    chosen_here: list[str] = Field(default_factory=list, description="What was chosen on these photos.")
+    chosen_on_whole_split: list[str] = Field(
+        default_factory=list, description="Settings chosen on every photo of the split (no held-out photo for them).")
+    ids: dict[str, str] = Field(default_factory=dict, description="id -> image sha256[:16] ('' = id only).")
+
+    @classmethod
+    def packaged(cls) -> "TuningSet":
+        from importlib import resources
+
+        return cls.model_validate_json(resources.files("fashionrag").joinpath(PACKAGED_TUNING).read_text())
+
+    @classmethod
+    def load(cls, path: str | Path) -> "TuningSet":
+        """A JSON file like the packaged one, or a text file of ids (one per line, matched by id only)."""
+        p = Path(path)
+        try:
+            text = p.read_text()
+        except OSError as exc:
+            raise InvalidInputError(f"--tune-ids {path}: cannot read it ({exc.strerror or exc})") from exc
+        if p.suffix == ".json":
+            try:
+                return cls.model_validate_json(text)
+            except ValueError as exc:
+                raise InvalidInputError(f"--tune-ids {path}: not a tuning-set JSON ({str(exc).splitlines()[0]})")
+        ids = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+        return cls(description=f"ids from {p}", size=len(ids), ids={i: "" for i in ids})
+
+    def contains(self, product: Product) -> bool:
+        want = self.ids.get(product.id)
+        if want is None:
+            return False
+        return not want or _image_digest(product.image_path) == want
+
+
+def make_tuning_set(catalog: str | Path, split: str = "val", size: int = 300, seed: int = 0) -> TuningSet:
+    """The seeded sample ``eval caption --split SPLIT --limit SIZE --seed SEED`` captions (how the packaged
+    caption settings' grid was run), written down so the rest of the split can be reported as held out."""
+    cat = load_catalog(catalog).subset(split=split)
+    picked = sample(cat.products, size, seed)
+    return TuningSet(
+        catalog=Path(catalog).name, split=split, seed=seed, size=len(picked),
+        how=f"fashionrag.eval.caption.make_tuning_set(CATALOG, split={split!r}, size={size}, seed={seed}) = "
+            f"sample(products of split {split!r} in catalog order, {size}, seed={seed})",
+        ids={p.id: _image_digest(p.image_path) or "" for p in picked},
+    )
+
+
+def choose_subset(products: list[Product], tuning: TuningSet | None, subset: str) -> tuple[list[Product], int]:
+    """(the products of ``subset``, how many evaluated products are tuning photos)."""
+    if subset not in SUBSETS:
+        raise InvalidInputError(f"--subset must be one of {', '.join(SUBSETS)}, got {subset!r}")
+    tuned = {p.id for p in products if tuning is not None and tuning.contains(p)}
+    if subset == "held-out":
+        return [p for p in products if p.id not in tuned], len(tuned)
+    if subset == "tuning":
+        return [p for p in products if p.id in tuned], len(tuned)
+    return list(products), len(tuned)
+
+
+# ------------------------------------------------------------------------------------------ the whole run
+def run_caption_eval(
+    catalog: str | Path,
+    index_catalog: str | Path,
+    *,
+    split: Optional[str] = None,
+    encoder: Any = None,
+    index: str | Path | None = None,
+    style: str = "product",
+    limit: Optional[int] = None,
+    seed: int = 0,
+    subset: str = "held-out",
+    tuning: TuningSet | None = None,
+    allow_overlap: bool = False,
+    detector: Any = None,
+    writer: Any = None,
+    progress: bool = True,
+) -> tuple[CaptionEvalReport, list[dict[str, Any]]]:
+    """``eval caption``: pick the evaluated photos, guard the reference against them, caption, score.
+
+    ``tuning`` defaults to the packaged tuning set; ``subset='held-out'`` (default) reports only photos no packaged
+    setting was chosen on. The reference is either built here from ``index_catalog`` (byte-identical images of
+    evaluated photos are left out of it) or the prebuilt ``index`` (its rows are checked, and such images are
+    removed from the in-memory copy; nothing is written back). Same-id overlap is a
+    :class:`~fashionrag.eval.leaks.ReferenceOverlapError` unless ``allow_overlap``.
+    """
+    from .. import encoders, stores, writers
+    from ..core import config
+    from ..pipelines.caption import CaptionPipeline
+    from ..retrieval.indexing import Indexer
+    from ..retrieval.retriever import Retriever
+    from ..vision.garments import create_detector
+
+    if tuning is None:
+        tuning = TuningSet.packaged()
+    eval_cat, ref = split_catalogs(str(catalog), str(index_catalog), split)
+    chosen, n_tuned = choose_subset(eval_cat.products, tuning, subset)
+    products = sample(chosen, limit, seed)
+    if not products:
+        raise InvalidInputError(f"{catalog}: no photo to evaluate (split {split!r}, subset {subset!r})")
+
+    if index:
+        store = stores.open_store(index)
+        enc = encoders.create(store.encoder) if encoder is None or isinstance(encoder, str) else encoder
+        ref_rows = [Product.model_validate(store.get(i)) for i in store.ids()]
+        leak = guard_reference(products, ref_rows, allow_overlap=allow_overlap, reference_name=f"the index {index}")
+        if leak.dropped:
+            store.delete(leak.dropped)  # in memory only: the index on disk is untouched
+        source = f"index {index}"
+    else:
+        leak = guard_reference(products, ref.products, allow_overlap=allow_overlap,
+                               reference_name=f"the reference catalog {index_catalog}")
+        if leak.dropped:
+            dropped = set(leak.dropped)
+            ref = ref.subset(ids=[p.id for p in ref.products if p.id not in dropped])
+        if isinstance(encoder, str) or encoder is None:
+            enc = encoders.create(encoder or config.default_encoder())
+        else:
+            enc = encoder
+        store, _ = Indexer(enc, progress=progress).build(ref)
+        source = ref.source
+    pipe = CaptionPipeline(detector or create_detector("pose"), Retriever(store, enc),
+                           writer or writers.create("template"))
+    report, rows = evaluate_captions(
+        pipe, products, style=style, seed=seed, progress=progress,
+        gallery=f"{len(products)} images of {eval_cat.source}; index of {len(store)} products of {source}",
+    )
+    notes = [*leak.notes(), *_subset_notes(tuning, subset, n_tuned, len(eval_cat.products)), *report.notes]
+    return report.model_copy(update={"split": split, "subset": subset, "tuning_photos_excluded":
+                                     n_tuned if subset == "held-out" else 0, "leak_check": leak, "notes": notes}), rows
+
+
+def _subset_notes(tuning: TuningSet, subset: str, n_tuned: int, n_split: int) -> list[str]:
+    if not n_tuned:
+        return ["none of the evaluated photos is in the tuning set: every photo is held out"]
+    chosen = "; ".join(tuning.chosen_here) or "settings"
+    out = {
+        "held-out": [f"held out: left out the {n_tuned} of {n_split} photos that {chosen} were chosen on"],
+        "tuning": [f"tuning photos only ({n_tuned}): {chosen} were chosen on them, so these numbers flatter"],
+        "all": [f"all photos, including the {n_tuned} that {chosen} were chosen on (mildly optimistic)"],
+    }[subset]
+    out += [f"chosen on every photo of the split, so not held out for it: {c}" for c in tuning.chosen_on_whole_split]
+    return out

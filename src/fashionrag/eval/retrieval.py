@@ -23,8 +23,10 @@ from pydantic import BaseModel, Field
 
 from ..core.errors import CatalogError, InvalidImageError, InvalidInputError
 from ..core.schemas import Product
+from ..encoders.base import Encoder
 from ..encoders.texts import PROMPT_TEMPLATE
 from . import metrics as M
+from .leaks import LeakCheck, guard_reference
 
 #: Reported attribute name -> Product field.
 KNN_ATTRIBUTES = {
@@ -153,6 +155,7 @@ class RetrievalEvalResult(BaseModel):
     """What ``fashionrag eval retrieval --json`` prints. Dotted keys like ``t2i.r1`` resolve in it."""
 
     encoder: str
+    encoder_fingerprint: str = Field(description="Weights fingerprint of the encoder (the demo matches it).")
     eval_catalog: str
     eval_split: Optional[str]
     reference_catalog: str
@@ -173,6 +176,7 @@ class RetrievalEvalResult(BaseModel):
     knn_tau: float = Field(description="Vote temperature of the kNN accuracy (the caption pipeline's).")
     images_per_s: float = Field(description="Image files -> embeddings per second (decoding included).")
     seconds: float
+    leak_check: LeakCheck
     skipped: list[str] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
 
@@ -205,28 +209,10 @@ def _encode_gallery(encoder, products: list[Product], batch_size: int, progress:
     return emb, kept, skipped, seconds
 
 
-def run_retrieval_eval(
-    catalog: str | Path,
-    index_catalog: str | Path,
-    *,
-    split: Optional[str] = None,
-    encoder: str = "lite",
-    k: int = 20,
-    batch_size: int = 64,
-    progress: bool = True,
-) -> RetrievalEvalResult:
-    """Evaluate ``encoder`` on ``catalog`` (optionally one split) with neighbours from ``index_catalog``.
-
-    When both are the same catalog, the reference side takes every *other* split, so no eval row is ever
-    its own neighbour (default eval split: ``val``).
-    """
-    from .. import encoders
+def reference_catalogs(catalog, index_catalog, split: Optional[str]):
+    """(eval catalog, reference catalog, eval split, reference splits) — the same folder is split in two."""
     from ..retrieval.catalog import load_catalog
-    from ..retrieval.indexing import build_index
 
-    if k < 1:
-        raise InvalidInputError(f"--k must be >= 1, got {k}")
-    t_start = time.perf_counter()
     same = Path(catalog).expanduser().resolve() == Path(index_catalog).expanduser().resolve()
     full = load_catalog(catalog)
     if same:
@@ -238,21 +224,49 @@ def run_retrieval_eval(
                 "itself needs a split column, or pass a different --index-catalog"
             )
         ref_splits: Optional[list[str]] = [s for s in splits if s != split]
-        eval_cat = full.subset(split)
-        ref_cat = full.subset(ref_splits)
-    else:
-        eval_cat = full.subset(split) if split else full
-        ref_cat = load_catalog(index_catalog)
-        ref_splits = None
+        return full.subset(split), full.subset(ref_splits), split, ref_splits
+    eval_cat = full.subset(split) if split else full
+    return eval_cat, load_catalog(index_catalog), split, None
+
+
+def run_retrieval_eval(
+    catalog: str | Path,
+    index_catalog: str | Path,
+    *,
+    split: Optional[str] = None,
+    encoder: str | Encoder = "lite",
+    k: int = 20,
+    batch_size: int = 64,
+    allow_overlap: bool = False,
+    progress: bool = True,
+) -> RetrievalEvalResult:
+    """Evaluate ``encoder`` (a name or an :class:`Encoder`) on ``catalog`` (optionally one split) with
+    neighbours from ``index_catalog``.
+
+    When both are the same catalog, the reference side takes every *other* split (default eval split: ``val``).
+    Whatever the paths, the leak guard (:mod:`.leaks`) then checks the reference against the evaluated rows by
+    product id (an error unless ``allow_overlap``) and by image bytes (those reference rows are dropped).
+    """
+    from .. import encoders
+    from ..retrieval.indexing import build_index
+
+    if k < 1:
+        raise InvalidInputError(f"--k must be >= 1, got {k}")
+    t_start = time.perf_counter()
+    eval_cat, ref_cat, split, ref_splits = reference_catalogs(catalog, index_catalog, split)
     if not eval_cat.products:
         raise CatalogError(f"{catalog}: no products to evaluate{f' in split {split!r}' if split else ''}")
     if not ref_cat.products:
         raise CatalogError(f"{index_catalog}: the reference catalog is empty")
-    eval_ids = {p.id for p in eval_cat.products}
-    overlap = sum(1 for p in ref_cat.products if p.id in eval_ids) if same else 0
-    assert overlap == 0, "eval rows leaked into the reference index"
+    leak = guard_reference(eval_cat.products, ref_cat.products, allow_overlap=allow_overlap,
+                           reference_name=f"the reference catalog {index_catalog}")
+    if leak.dropped:
+        dropped = set(leak.dropped)
+        ref_cat = ref_cat.subset(ids=[p.id for p in ref_cat.products if p.id not in dropped])
+        if not ref_cat.products:
+            raise CatalogError(f"{index_catalog}: every reference image is also an evaluated image")
 
-    enc = encoders.create(encoder)
+    enc = encoders.create(encoder) if isinstance(encoder, str) else encoder
     products = [p for p in eval_cat.products if p.image_path]
     g, kept, skipped, enc_seconds = _encode_gallery(enc, products, batch_size, progress)
     products = [products[i] for i in kept]
@@ -276,6 +290,7 @@ def run_retrieval_eval(
         raise CatalogError(f"{catalog}: the eval catalog lacks what {missing} need (titles, articleType, colour)")
     return RetrievalEvalResult(
         encoder=enc.name,
+        encoder_fingerprint=str(getattr(enc, "fingerprint", None) or enc.name),
         eval_catalog=str(catalog),
         eval_split=split,
         reference_catalog=str(index_catalog),
@@ -303,8 +318,10 @@ def run_retrieval_eval(
         knn_tau=tau,
         images_per_s=round(len(products) / max(enc_seconds, 1e-9), 1),
         seconds=round(time.perf_counter() - t_start, 1),
+        leak_check=leak,
         skipped=skipped,
         notes=[
+            *leak.notes(),
             NOT_ZERO_SHOT,
             f"text->image: {tm['t2i']['queries']} title queries over a gallery of {len(products)} images; every "
             "image with exactly the query's title is relevant (t2i_strict: only the item itself)",
