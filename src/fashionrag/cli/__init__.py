@@ -18,7 +18,7 @@ from typing import Any, Sequence
 from ..core.errors import FashionRAGError
 
 #: Modules under fashionrag.cli that register sub-commands, in help order.
-COMMAND_MODULES = ["index", "search", "caption", "edit", "train", "eval", "demo"]
+COMMAND_MODULES = ["index", "search", "caption", "edit", "train", "eval", "demo", "serve"]
 
 
 def build_parser() -> argparse.ArgumentParser:
