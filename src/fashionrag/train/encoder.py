@@ -367,6 +367,171 @@ def _model_config(settings: TrainSettings, data: _Prepared, catalog) -> LiteConf
     )
 
 
+@dataclass
+class _Schedule:
+    """Steps per epoch, total steps and warm-up steps of a run."""
+
+    steps_per_epoch: int
+    total_steps: int
+    warmup: int
+
+    @classmethod
+    def of(cls, n_train: int, settings: TrainSettings) -> "_Schedule":
+        steps = max(1, n_train // settings.batch_size)
+        if settings.max_steps_per_epoch:
+            steps = min(steps, settings.max_steps_per_epoch)
+        return cls(steps, steps * settings.epochs, int(settings.warmup_epochs * steps))
+
+
+@dataclass
+class _Tensors:
+    """The prepared data as torch tensors (made once per run)."""
+
+    images: Any
+    targets: dict[str, Any]
+    aux_targets: dict[str, Any]
+    vocab_emb: dict[str, Any]
+
+    @classmethod
+    def of(cls, data: _Prepared) -> "_Tensors":
+        import torch
+
+        return cls(
+            images=torch.as_tensor(data.train_images),
+            targets={f: torch.as_tensor(t) for f, t in data.targets.items()},
+            aux_targets={f: torch.as_tensor(t) for f, t in data.aux_targets.items()},
+            vocab_emb={f: torch.as_tensor(e) for f, e in data.vocab_emb.items()},
+        )
+
+
+def _load_checkpoint(ckpt_path: Path, settings: TrainSettings, resume: bool) -> tuple[TrainSettings, dict | None]:
+    """(the run's settings, the saved state or None). A resumed run keeps its saved settings but the epoch count."""
+    import torch
+
+    if not resume:
+        return settings, None
+    if not ckpt_path.is_file():
+        raise InvalidInputError(f"{ckpt_path}: no checkpoint to resume from; drop --resume to start afresh")
+    state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    saved = TrainSettings.model_validate(state["settings"])
+    return saved.model_copy(update={"epochs": settings.epochs}), state  # only the epoch count may change
+
+
+def _build_model(cfg: LiteConfig, settings: TrainSettings):
+    """The seeded model (BatchNorm momentum from the settings) and AdamW with decay on matrices only."""
+    import torch
+
+    torch.manual_seed(settings.seed)
+    model = LiteModel(cfg)
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.momentum = settings.bn_momentum
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": settings.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=settings.lr,
+    )
+    return model, opt
+
+
+def _restore(model, opt, state: dict | None) -> tuple[list[EpochLog], int, float]:
+    """Load a saved state into ``model`` and ``opt``: (history, first epoch to run, seconds already spent)."""
+    if state is None:
+        return [], 0, 0.0
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    history = [EpochLog.model_validate(e) for e in state["log"]]
+    return history, state["epoch"] + 1, (history[-1].elapsed if history else 0.0)
+
+
+def _step_loss(model, x, idx, tensors: _Tensors, settings: TrainSettings):
+    """One batch's loss: weighted contrastive terms per text field plus the auxiliary heads; (loss, parts)."""
+    import torch
+
+    z = model.encode_image(x)
+    scale = model.logit_scale.exp().clamp(max=100.0)
+    loss = z.sum() * 0.0
+    parts: dict[str, float] = {}
+    for f, tgt in tensors.targets.items():
+        lf = contrastive_loss(z, model.project_text(tensors.vocab_emb[f]), tgt[idx], scale, settings.t2i_weight)
+        loss = loss + settings.field_weights[f] * lf
+        parts[f] = float(lf.detach())
+    for f, tgt in tensors.aux_targets.items():
+        t = tgt[idx]
+        ok = t >= 0
+        if ok.any():
+            lf = torch.nn.functional.cross_entropy(model.aux[f](z[ok] * 10.0), t[ok])
+            loss = loss + settings.aux_weight * lf
+            parts[f"aux_{f}"] = float(lf.detach())
+    return loss, parts
+
+
+def _run_epoch(model, opt, tensors: _Tensors, settings: TrainSettings, sched: _Schedule, epoch: int, n: int,
+               progress: bool) -> EpochLog:
+    """One epoch of shuffled, augmented steps (generators seeded by (seed, epoch)); its log entry, unevaluated."""
+    import torch
+
+    t0 = time.perf_counter()
+    gen = _seeded(settings.seed, epoch)
+    perm = torch.randperm(n, generator=gen)
+    sums: dict[str, float] = {}
+    total = 0.0
+    lr = settings.lr
+    bar = tqdm(range(sched.steps_per_epoch), desc=f"epoch {epoch + 1}/{settings.epochs}", disable=not progress)
+    for step in bar:
+        lr = _lr_at(epoch * sched.steps_per_epoch + step, sched.total_steps, sched.warmup, settings.lr)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        idx = perm[step * settings.batch_size : (step + 1) * settings.batch_size]
+        x = augment(tensors.images[idx], gen, crop_scale_min=settings.crop_scale_min, max_shift=settings.max_shift,
+                    flip=settings.flip)
+        loss, parts = _step_loss(model, x, idx, tensors, settings)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            model.logit_scale.clamp_(0, math.log(100.0))
+        total += float(loss.detach())
+        for key, v in parts.items():
+            sums[key] = sums.get(key, 0.0) + v
+        bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
+    bar.close()
+    steps = sched.steps_per_epoch
+    return EpochLog(
+        epoch=epoch + 1,
+        loss=round(total / steps, 5),
+        loss_parts={k: round(v / steps, 5) for k, v in sums.items()},
+        lr=lr,
+        temperature=round(float(1 / model.logit_scale.detach().exp()), 5),
+        seconds=round(time.perf_counter() - t0, 2),
+        elapsed=0.0,
+    )
+
+
+def _save_checkpoint(out: Path, model, opt, epoch: int, settings: TrainSettings, history: list[EpochLog]) -> None:
+    """Checkpoint and log, atomically (temp file + rename), so an interrupted run resumes from this epoch."""
+    import torch
+
+    torch.save(
+        {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch,
+         "settings": settings.model_dump(), "log": [e.model_dump() for e in history]},
+        out / (CHECKPOINT_NAME + ".tmp"),
+    )
+    os.replace(out / (CHECKPOINT_NAME + ".tmp"), out / CHECKPOINT_NAME)
+    (out / LOG_NAME).write_text(json.dumps([e.model_dump() for e in history], indent=2))
+
+
+def _export(model, cfg: LiteConfig, data: _Prepared, settings: TrainSettings, history: list[EpochLog],
+            out: Path) -> Path:
+    """Exact BN statistics from the un-augmented train images, then config + safetensors under ``out/model``."""
+    recompute_batchnorm(model, data.train_images)
+    model.eval()
+    cfg.training["epochs"] = settings.epochs
+    cfg.training["train_seconds"] = history[-1].elapsed if history else 0.0
+    return save_lite(model, cfg, out / MODEL_SUBDIR)
+
+
 def train_encoder(
     catalog,
     out_dir: str | Path,
@@ -380,135 +545,40 @@ def train_encoder(
     """Train the lite encoder on ``catalog``'s train split; checkpoints, logs and the model go to ``out_dir``."""
     import torch
 
-    settings = settings or TrainSettings()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    ckpt_path = out / CHECKPOINT_NAME
-    state = None
-    if resume:
-        if not ckpt_path.is_file():
-            raise InvalidInputError(f"{ckpt_path}: no checkpoint to resume from; drop --resume to start afresh")
-        state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        saved = TrainSettings.model_validate(state["settings"])
-        settings = saved.model_copy(update={"epochs": settings.epochs})  # only the epoch count may change
+    settings, state = _load_checkpoint(out / CHECKPOINT_NAME, settings or TrainSettings(), resume)
     torch.set_num_threads(settings.threads or os.cpu_count() or 1)
     t_start = time.perf_counter()
 
     data = prepare(catalog, settings, progress=progress, cache_root=cache_root)
     cfg = _model_config(settings, data, catalog)
-    torch.manual_seed(settings.seed)
-    model = LiteModel(cfg)
-    for m in model.modules():
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            m.momentum = settings.bn_momentum
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
-    opt = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": settings.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=settings.lr,
-    )
+    model, opt = _build_model(cfg, settings)
     n = len(data.train_products)
-    steps_per_epoch = max(1, n // settings.batch_size)
-    if settings.max_steps_per_epoch:
-        steps_per_epoch = min(steps_per_epoch, settings.max_steps_per_epoch)
-    total_steps = steps_per_epoch * settings.epochs
-    warmup = int(settings.warmup_epochs * steps_per_epoch)
-
-    history: list[EpochLog] = []
-    start_epoch = 0
-    elapsed_before = 0.0
+    sched = _Schedule.of(n, settings)
+    history, start_epoch, elapsed_before = _restore(model, opt, state)
     if state is not None:
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        start_epoch = state["epoch"] + 1
-        history = [EpochLog.model_validate(e) for e in state["log"]]
-        elapsed_before = history[-1].elapsed if history else 0.0
-        log(f"resuming from epoch {start_epoch} ({ckpt_path})")
-
-    targets = {f: torch.as_tensor(t) for f, t in data.targets.items()}
-    aux_t = {f: torch.as_tensor(t) for f, t in data.aux_targets.items()}
-    vocab_emb = {f: torch.as_tensor(e) for f, e in data.vocab_emb.items()}
-    images = torch.as_tensor(data.train_images)
+        log(f"resuming from epoch {start_epoch} ({out / CHECKPOINT_NAME})")
+    tensors = _Tensors.of(data)
     log(
         f"training lite encoder: {n} train / {len(data.val_products)} val images at {settings.image_size}px, "
-        f"{steps_per_epoch} steps x {settings.epochs} epochs, fields {list(targets)}, aux {list(aux_t)}"
+        f"{sched.steps_per_epoch} steps x {settings.epochs} epochs, fields {list(tensors.targets)}, "
+        f"aux {list(tensors.aux_targets)}"
     )
 
     model.train()
     for epoch in range(start_epoch, settings.epochs):
-        t0 = time.perf_counter()
-        gen = _seeded(settings.seed, epoch)
-        perm = torch.randperm(n, generator=gen)
-        sums: dict[str, float] = {}
-        total = 0.0
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{settings.epochs}", disable=not progress)
-        for step in bar:
-            global_step = epoch * steps_per_epoch + step
-            lr = _lr_at(global_step, total_steps, warmup, settings.lr)
-            for g in opt.param_groups:
-                g["lr"] = lr
-            idx = perm[step * settings.batch_size : (step + 1) * settings.batch_size]
-            x = augment(images[idx], gen, crop_scale_min=settings.crop_scale_min, max_shift=settings.max_shift,
-                        flip=settings.flip)
-            z = model.encode_image(x)
-            scale = model.logit_scale.exp().clamp(max=100.0)
-            loss = z.sum() * 0.0
-            parts: dict[str, float] = {}
-            for f, tgt in targets.items():
-                w = settings.field_weights[f]
-                lf = contrastive_loss(z, model.project_text(vocab_emb[f]), tgt[idx], scale, settings.t2i_weight)
-                loss = loss + w * lf
-                parts[f] = float(lf.detach())
-            for f, tgt in aux_t.items():
-                t = tgt[idx]
-                ok = t >= 0
-                if ok.any():
-                    lf = torch.nn.functional.cross_entropy(model.aux[f](z[ok] * 10.0), t[ok])
-                    loss = loss + settings.aux_weight * lf
-                    parts[f"aux_{f}"] = float(lf.detach())
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            with torch.no_grad():
-                model.logit_scale.clamp_(0, math.log(100.0))
-            total += float(loss.detach())
-            for key, v in parts.items():
-                sums[key] = sums.get(key, 0.0) + v
-            bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
-        bar.close()
-        steps = steps_per_epoch
-        seconds = time.perf_counter() - t0
-        entry = EpochLog(
-            epoch=epoch + 1,
-            loss=round(total / steps, 5),
-            loss_parts={k: round(v / steps, 5) for k, v in sums.items()},
-            lr=lr,
-            temperature=round(float(1 / model.logit_scale.detach().exp()), 5),
-            seconds=round(seconds, 2),
-            elapsed=0.0,
-        )
+        entry = _run_epoch(model, opt, tensors, settings, sched, epoch, n, progress)
         last = epoch + 1 == settings.epochs
         if data.val_products and settings.eval_every and ((epoch + 1) % settings.eval_every == 0 or last):
             recompute_batchnorm(model, data.train_images)
             entry.val = evaluate_model(model, data)
         entry.elapsed = round(elapsed_before + time.perf_counter() - t_start, 1)
         history.append(entry)
-        torch.save(
-            {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch,
-             "settings": settings.model_dump(), "log": [e.model_dump() for e in history]},
-            out / (CHECKPOINT_NAME + ".tmp"),
-        )
-        os.replace(out / (CHECKPOINT_NAME + ".tmp"), ckpt_path)
-        (out / LOG_NAME).write_text(json.dumps([e.model_dump() for e in history], indent=2))
+        _save_checkpoint(out, model, opt, epoch, settings, history)
         log(_format_epoch(entry))  # after the checkpoint: an interrupted run resumes from here
 
-    # Export: exact BN statistics from the un-augmented train images, then config + safetensors.
-    recompute_batchnorm(model, data.train_images)
-    model.eval()
-    cfg.training["epochs"] = settings.epochs
-    cfg.training["train_seconds"] = history[-1].elapsed if history else 0.0
-    model_dir = save_lite(model, cfg, out / MODEL_SUBDIR)
-    final_val = history[-1].val if history else {}
+    model_dir = _export(model, cfg, data, settings, history, out)
     return TrainResult(
         out_dir=str(out),
         model_dir=str(model_dir),
@@ -517,7 +587,7 @@ def train_encoder(
         val_images=len(data.val_products),
         seconds=round(time.perf_counter() - t_start, 1),
         log=history,
-        final_val=final_val,
+        final_val=history[-1].val if history else {},
         skipped_images=data.skipped,
     )
 
