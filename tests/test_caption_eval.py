@@ -83,3 +83,120 @@ def test_evaluate_captions_arithmetic():
     assert report.contradictions_by_kind["colour"] == pytest.approx(1 / 3, abs=1e-3)
     assert rows[0]["contradictions"] == [] and rows[2]["contradictions"] == ["colour"]
     assert report.clip_score == pytest.approx(2.5 * 0.6)
+
+
+# ------------------------------------------------------------------------------------------ every figure by hand
+def multi(garments, gender, caption, tags):
+    """A result with several (article, colour) garments, the first being the subject; [] = nothing found."""
+    gs = [GarmentEvidence(region="upper_body", article_type=a, article_confidence=0.9,
+                          colours=[ColourEvidence(name=c, hex="#112244", share=0.9)], gender=gender)
+          for a, c in garments]
+    return CaptionResult(caption=caption, hashtags=tags, writer="template", used_writer="template",
+                         guard_report=GuardReport(passed=True), evidence=EvidencePack(garments=gs, gender=gender))
+
+
+class FailingPipeline(FakePipeline):
+    def run(self, path, **kw):
+        from fashionrag.core.errors import InvalidImageError
+
+        if path not in self.answers:
+            raise InvalidImageError(f"{path}: not an image")
+        return super().run(path, **kw)
+
+
+def test_evaluate_captions_every_figure_by_hand():
+    prods = [
+        product("a", fabric="Cotton", title="Acme Men Navy Blue Cotton Shirt"),  # facets: type, colour, fabric, gender
+        product("b", art="Tshirts", colour="Black", gender="Women"),
+        product("c", art="Jeans", colour="Blue"),
+        product("d", colour="White"),
+        product("e"),  # unreadable: counted as failed, in no mean
+    ]
+    answers = {
+        # all right; tags name all 4 facets -> coverage 1
+        "/x/a.jpg": multi([("Shirts", "Navy Blue")], "Men", "A navy blue cotton shirt for men.",
+                          ["#NavyBlueShirt", "#CottonShirt", "#Menswear"]),
+        # gender wrong (and said: a gender contradiction); tags miss Women -> coverage 2/3
+        "/x/b.jpg": multi([("Tshirts", "Black")], "Men", "A black t-shirt for men.", ["#BlackTShirt", "#Menswear"]),
+        # subject says Shirts for jeans (category wrong, but a second garment hits); "shirt" contradicts;
+        # tags miss the type -> coverage 2/3
+        "/x/c.jpg": multi([("Shirts", "Blue"), ("Jeans", "Blue")], "Men", "A blue shirt for men.",
+                          ["#BlueShirt", "#Menswear"]),
+        # nothing found: no caption, no tags -> coverage 0, every accuracy wrong, no contradiction
+        "/x/d.jpg": multi([], None, "", []),
+    }
+    report, rows = evaluate_captions(FailingPipeline(answers), prods, progress=False)
+    assert report.n_images == 4 and report.n_failed == 1 and rows[-1] == {"id": "e", "error": "/x/e.jpg: not an image"}
+    assert report.category_accuracy == 0.5      # a, b
+    assert report.category_hit == 0.75          # a, b, c
+    assert report.color_accuracy == 0.75        # a, b, c
+    assert report.gender_accuracy == 0.5        # a, c
+    assert report.hashtag_coverage_mean == pytest.approx(round(7 / 12, 4))  # (1 + 2/3 + 2/3 + 0) / 4
+    assert report.hashtag_coverage_strict_mean == pytest.approx(round(7 / 12, 4))
+    assert report.coverage_at == {"0.5": 0.75, "0.6": 0.75, "0.7": 0.25}
+    assert report.contradiction_rate == 0.5     # b (gender), c (article)
+    assert report.contradictions_by_kind == {"article": 0.25, "colour": 0.0, "gender": 0.25}
+    assert [r["contradictions"] for r in rows[:4]] == [[], ["gender"], ["article"], []]
+    assert report.no_garment_rate == 0.25
+
+
+def test_coverage_needs_the_facet_named_not_just_any_tag():
+    p = product("1")  # Shirts, Navy Blue, Men
+    assert facet_coverage(p, result("Shirts", "Navy Blue", "Men", "x.", ["#Fashion", "#OOTD"])) == (0.0, 0.0)
+    assert facet_coverage(p, result("Shirts", "Navy Blue", "Men", "x.", ["#Womenswear", "#RedShirt"])) == (1 / 3, 1 / 3)
+    # a fabric counts only when the title names it
+    col = Product(id="2", title="Acme Men Navy Blue Shirt", article_type="Shirts", colour="Navy Blue", gender="Men",
+                  fabric="Cotton", fabric_source="column")
+    assert facet_coverage(col, result("Shirts", "Navy Blue", "Men", "x.", ["#NavyBlueShirt", "#Menswear"])) == (1.0, 1.0)
+    assert facet_coverage(Product(id="3"), result("Shirts", "Navy Blue", "Men", "x.", ["#Shirt"])) == (None, None)
+
+
+# ------------------------------------------------------------------------------------------ tuning subset
+def _photo(tmp_path, pid, rgb):
+    from PIL import Image
+
+    path = tmp_path / f"{pid}.png"
+    Image.new("RGB", (8, 8), rgb).save(path)
+    return Product(id=pid, image_path=str(path), article_type="Shirts")
+
+
+def test_tuning_set_matches_id_and_bytes(tmp_path):
+    from fashionrag.eval.caption import TuningSet, _image_digest, choose_subset
+
+    a, b, c = _photo(tmp_path, "a", (1, 2, 3)), _photo(tmp_path, "b", (4, 5, 6)), _photo(tmp_path, "c", (7, 8, 9))
+    other_a = _photo(tmp_path / "..", "a", (9, 9, 9))  # same id, another photo (another catalog)
+    t = TuningSet(ids={"a": _image_digest(a.image_path), "b": ""})
+    assert t.contains(a) and t.contains(b) and not t.contains(c) and not t.contains(other_a)
+    assert choose_subset([a, b, c], t, "held-out") == ([c], 2)
+    assert choose_subset([a, b, c], t, "tuning") == ([a, b], 2)
+    assert choose_subset([a, b, c], t, "all") == ([a, b, c], 2)
+    with pytest.raises(Exception, match="--subset"):
+        choose_subset([a], t, "val")
+
+
+def test_tune_ids_file_formats(tmp_path):
+    from fashionrag.core.errors import InvalidInputError
+    from fashionrag.eval.caption import TuningSet
+
+    (tmp_path / "ids.txt").write_text("# tuned on\n10001\n\n10007\n")
+    assert TuningSet.load(tmp_path / "ids.txt").ids == {"10001": "", "10007": ""}
+    (tmp_path / "bad.json").write_text("[1, 2]")
+    with pytest.raises(InvalidInputError, match="--tune-ids"):
+        TuningSet.load(tmp_path / "bad.json")
+    with pytest.raises(InvalidInputError, match="cannot read"):
+        TuningSet.load(tmp_path / "missing.txt")
+
+
+def test_packaged_tuning_set_is_the_seeded_300_val_sample(kagl_dir):
+    """The photos the caption settings' grid ran on (`eval caption --split val --limit 300 --seed 0`), so the other
+    589 val photos are held out for every caption setting."""
+    from fashionrag.eval.caption import TuningSet, choose_subset, make_tuning_set
+    from fashionrag.retrieval.catalog import load_catalog
+
+    packaged = TuningSet.packaged()
+    assert packaged.size == 300 and packaged.split == "val" and packaged.seed == 0
+    assert make_tuning_set(kagl_dir, "val", 300, 0).ids == packaged.ids
+    val = load_catalog(kagl_dir).subset("val").products
+    held_out, n_tuned = choose_subset(val, packaged, "held-out")
+    assert n_tuned == 300 and len(held_out) == 589
+    assert packaged.chosen_on_whole_split  # the colour namer and image size were chosen on all of val: said so
