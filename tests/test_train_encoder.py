@@ -90,7 +90,7 @@ def test_training_decreases_loss_and_exports_a_loadable_checkpoint(home):
     losses = [e.loss for e in result.log]
     assert len(losses) == 4 and losses[-1] < losses[0]
     assert result.train_images == 12 and result.val_images == 4
-    assert result.final_val["knn_accuracy"]["articleType"] >= 0.0  # val metrics are computed each epoch
+    assert all(e.val for e in result.log) and result.final_val == result.log[-1].val  # val metrics every epoch
     log = json.loads((out / "train_log.json").read_text())
     assert [e["epoch"] for e in log] == [1, 2, 3, 4]
 
@@ -112,6 +112,17 @@ def test_training_decreases_loss_and_exports_a_loadable_checkpoint(home):
     via_registry = encoders.create(f"lite:{result.model_dir}")
     np.testing.assert_allclose(via_registry.encode_images(paths[:2]), a[:2], atol=1e-6)
     assert via_registry.fingerprint == enc.fingerprint != "lite"
+
+    # the last epoch's val numbers are what the exported model measures (train = reference, val = gallery)
+    from fashionrag.eval.retrieval import embedding_metrics
+
+    val = [p for p in cat.products if p.split == "val"]
+    train = [p for p in cat.products if p.split == "train"]
+    again = embedding_metrics(enc.encode_images([p.image_path for p in val]), val,
+                              enc.encode_images([p.image_path for p in train]), train,
+                              lambda texts: enc.encode_texts(list(texts)))
+    assert again["knn_accuracy"] == pytest.approx(result.final_val["knn_accuracy"])
+    assert again["t2i"] == pytest.approx(result.final_val["t2i"])
 
 
 def test_resume_continues_exactly_where_an_interrupted_run_stopped(home):
@@ -158,3 +169,19 @@ def test_cli_train_encoder_json(home, capsys, monkeypatch):
     doc = json.loads(capsys.readouterr().out)
     assert doc["epochs"] == 1 and doc["train_images"] == 12
     assert (home / "cli" / "model" / "model.safetensors").is_file()
+
+
+def test_val_metrics_never_use_a_train_copy_of_a_val_photo(home):
+    """A train row whose image is byte-identical to a val image is left out of the per-epoch kNN reference."""
+    from fashionrag.core.schemas import Product
+    from fashionrag.train.encoder import prepare
+
+    cat = _catalog(home)
+    val0 = next(p for p in cat.products if p.split == "val")
+    copy = Product.model_validate({**val0.model_dump(), "id": "copy-of-val", "split": "train"})
+    with_copy = Catalog(products=[*cat.products, copy], issues=[], source="x", kind="jsonl")
+    data = prepare(with_copy, _settings(), progress=False, cache_root=home / "cache")
+    ids = [p.id for p in data.train_products]
+    assert "copy-of-val" in ids and data.reference_rows is not None
+    assert [data.train_products[i].id for i in data.reference_rows] == [i for i in ids if i != "copy-of-val"]
+    assert prepare(cat, _settings(), progress=False, cache_root=home / "cache").reference_rows is None

@@ -45,6 +45,7 @@ from ..encoders.lite import (  # PREPROCESS_VERSION also keys the decoded-image 
     text_tower,
 )
 from ..encoders.texts import DEFAULT_FIELD_WEIGHTS, build_vocabularies
+from ..eval.leaks import guard_reference
 
 CHECKPOINT_NAME = "checkpoint.pt"
 LOG_NAME = "train_log.json"
@@ -254,6 +255,9 @@ class _Prepared:
     aux_labels: dict[str, list[str]]
     aux_targets: dict[str, np.ndarray]
     skipped: list[str]
+    #: Train rows that may be val neighbours: those whose image is byte-identical to a val image are not
+    #: (:mod:`fashionrag.eval.leaks`); None = all.
+    reference_rows: Optional[list[int]] = None
 
 
 def _split(catalog, val_split: str = "val") -> tuple[list[Product], list[Product]]:
@@ -302,8 +306,11 @@ def prepare(catalog, settings: TrainSettings, *, progress: bool = True, cache_ro
         pos = {v: i for i, v in enumerate(labels)}
         aux_labels[f] = labels
         aux_targets[f] = np.array([pos[str(v)] if v else -1 for v in values], dtype=np.int64)
+    leak = guard_reference(val, train) if val else None
+    drop = set(leak.dropped) if leak else set()
     return _Prepared(train, tr_imgs, val, va_imgs, vocab, {f: np.asarray(index[f], np.int64) for f in fields},
-                     vocab_emb, aux_labels, aux_targets, tr_skip + va_skip)
+                     vocab_emb, aux_labels, aux_targets, tr_skip + va_skip,
+                     [i for i, p in enumerate(train) if p.id not in drop] if drop else None)
 
 
 def _lr_at(step: int, total: int, warmup: int, base: float) -> float:
@@ -339,14 +346,16 @@ def evaluate_model(model, data: _Prepared, *, k: int = 20, progress: bool = Fals
                 out.append(model.encode_image(torch.as_tensor(arr[s : s + 256])).numpy())
         return np.concatenate(out)
 
-    val_emb, ref_emb = embed(data.val_images), embed(data.train_images)
+    rows = data.reference_rows if data.reference_rows is not None else list(range(len(data.train_products)))
+    val_emb, ref_emb = embed(data.val_images), embed(data.train_images)[rows]
+    ref_products = [data.train_products[i] for i in rows]
 
     def encode_texts(texts):
         base = text_embeddings(list(texts), progress=False)
         with torch.inference_mode():
             return model.project_text(torch.as_tensor(base)).numpy()
 
-    metrics = embedding_metrics(val_emb, data.val_products, ref_emb, data.train_products, encode_texts, k=k)
+    metrics = embedding_metrics(val_emb, data.val_products, ref_emb, ref_products, encode_texts, k=k)
     model.train()
     return metrics
 
