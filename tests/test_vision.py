@@ -303,16 +303,6 @@ def test_yolo_backend_without_ultralytics_or_weights_is_a_clear_error(tmp_path):
         create_detector("yolo")
 
 
-def test_yolo_real_model_from_config(tmp_path):
-    """A randomly initialised YOLO built from a config runs through the adapter for real."""
-    ultralytics = pytest.importorskip("ultralytics")
-    model = ultralytics.YOLO("yolov8n.yaml")  # built from the packaged config, random weights, no download
-    det = YoloGarmentDetector(model=model, class_map={str(i): "product" for i in range(80)}, namer=None, conf=0.0)
-    garments = det.detect(np.full((64, 96, 3), 128, np.uint8))
-    assert isinstance(garments, list)
-    assert all(g.region == "product" and len(g.box) == 4 for g in garments)
-
-
 @needs_models
 @needs_kagl
 def test_sideways_photo_still_gives_the_upper_body(detector):
