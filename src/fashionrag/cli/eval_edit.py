@@ -12,14 +12,24 @@ from . import add_json_flag
 
 def register_edit_eval(esub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add ``eval edit`` to the ``eval`` sub-parsers (called by :mod:`fashionrag.cli.eval`)."""
-    e = esub.add_parser("edit", help="FID/KID, CLIP-T, CLIP-I, masked SSIM/PSNR of edits; retrieval ablation k=0..3",
-                        description="Edits the Dress Code test pairs with their own masks and keypoints. The index's ids "
-                        "must be the garment file stems (e.g. 048393_1) so the ground truth can be excluded.")
-    e.add_argument("--dresscode", required=True, metavar="DIR", help="Dress Code root")
+    e = esub.add_parser("edit", help="edit quality: Dress Code FID/KID, CLIP-T/I, masked SSIM/PSNR (hf, tiny); "
+                        "or colour/type success, coverage, preservation on catalog photos (lite)",
+                        description="Diffusion profiles (--dresscode): edits the Dress Code test pairs with their own "
+                        "masks and keypoints; the index's ids must be the garment file stems (e.g. 048393_1) so the "
+                        "ground truth can be excluded. Lite (--profile lite --catalog EVAL --index-catalog REF): edits "
+                        "the on-model photos of EVAL's split after requests built from other products and judges them "
+                        "with the caption pipeline.")
+    src = e.add_mutually_exclusive_group(required=True)
+    src.add_argument("--dresscode", metavar="DIR", help="Dress Code root (diffusion profiles)")
+    src.add_argument("--catalog", metavar="EVAL", help="catalog of on-model photos to edit (lite)")
+    e.add_argument("--index-catalog", metavar="REF", default=None, help="lite: the reference catalog retrieved from")
+    e.add_argument("--split", default="val", help="lite: evaluate this split of EVAL (default val)")
+    e.add_argument("--mode", default="auto", choices=["auto", "restyle", "replace"], help="lite transfer mode")
+    e.add_argument("--seed", type=int, default=0, help="lite: seed of the request sampling")
     e.add_argument("--index", default=None, help="index of the garment gallery (needed for k > 0)")
     e.add_argument("--phase", default="test")
     e.add_argument("--categories", default="upper_body,lower_body,dresses")
-    e.add_argument("--profile", default="hf", choices=list(DIFFUSION_PROFILES))
+    e.add_argument("--profile", default="hf", choices=[*DIFFUSION_PROFILES, "lite"])
     e.add_argument("--weights", default=None, metavar="DIR")
     e.add_argument("--k-values", default="0,1,2,3")
     e.add_argument("--limit", type=int, default=None, help="first N samples only")
@@ -48,6 +58,8 @@ def cmd_eval_edit(args: argparse.Namespace):
     from ..pipelines.edit_profiles import work_size
     from ..retrieval.retriever import Retriever
 
+    if args.profile == "lite" or args.catalog:
+        return _lite(args)
     ks = [int(x) for x in args.k_values.split(",") if x.strip()]
     if any(not 0 <= k <= 4 for k in ks):
         raise InvalidInputError(f"--k-values must be between 0 and 4, got {args.k_values}")
@@ -71,4 +83,40 @@ def cmd_eval_edit(args: argparse.Namespace):
         kd = r.kid if r.kid is not None else r.kd_encoder
         ci = f"{r.clip_i:7.3f}" if r.clip_i is not None else "      -"
         print(f"{r.k:>2} {fd:9.4f} {kd:9.4f} {r.clip_t:7.3f} {ci} {r.psnr_mask:7.2f} {r.ssim_mask:7.3f}")
+    return None
+
+
+def _lite(args: argparse.Namespace):
+    from ..eval.edit_lite import run_lite_edit_eval
+
+    if args.profile != "lite" or not args.catalog:
+        raise InvalidInputError("the catalog evaluation is for --profile lite with --catalog EVAL --index-catalog REF; "
+                                "diffusion profiles are evaluated on --dresscode DIR")
+    if not (args.index_catalog or args.index):
+        raise InvalidInputError("--profile lite needs --index-catalog REF (or a prebuilt --index DIR)")
+    res = run_lite_edit_eval(args.catalog, args.index_catalog or args.catalog, split=args.split, index=args.index,
+                             limit=args.limit, seed=args.seed, allow_overlap=args.allow_overlap, out_dir=args.out,
+                             mode=args.mode, progress=not args.json)
+    if args.json:
+        return res
+    ok = lambda key: "" if key not in res.met else ("  (target met)" if res.met[key] else "  (target NOT met)")  # noqa: E731
+    print(f"lite edit eval: {res.evaluated} photos of {res.catalog} split={res.split}; reference {res.reference}")
+    print(f"skipped        {res.skipped or 'none'}; modes {res.modes}")
+    ceiling = f"  (ceiling: the judge on the unedited photos {res.colour_ceiling:.3f})" if res.colour_ceiling is not None else ""
+    print(f"colour success {res.colour_success:.3f}{ok('colour_success')}{ceiling}")
+    if res.type_success is not None:
+        print(f"type success   {res.type_success:.3f} over {res.type_n} replace edits{ok('type_success')}")
+    print(f"preservation   {res.preservation:.6f}{ok('preservation')}")
+    if res.coverage is not None:
+        cc = f"; {res.coverage_changed_colour:.3f} where the colour family changes" if res.coverage_changed_colour is not None else ""
+        print(f"coverage       {res.coverage:.3f}{ok('coverage')}{cc}")
+    if res.faithfulness_de2000 is not None:
+        print(f"faithfulness   CIEDE2000 {res.faithfulness_de2000:.2f} (edited region vs used garment, dominant colours)")
+    if res.kid_proxy is not None:
+        print(f"KID proxy      {res.kid_proxy:.5f}  ({res.kid})")
+    print(f"time           {res.seconds_per_edit:.3f} s/edit{ok('seconds_per_edit')}; stages {res.stage_seconds}")
+    if res.sheet:
+        print(f"sheet          {res.sheet}")
+    for n in res.notes:
+        print(f"note: {n}")
     return None

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 EDIT_PROFILES: Registry = Registry(
     "edit profile",
-    builtins=["fashionrag.pipelines.edit_profiles"],
+    builtins=["fashionrag.pipelines.edit_profiles", "fashionrag.pipelines.edit_lite"],
     error=ModelUnavailableError,
     hint="(or --weights DIR for a saved pipeline)",
 )

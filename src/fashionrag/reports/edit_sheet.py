@@ -55,3 +55,17 @@ def write_edits_html(path: str | Path, rows: Sequence[tuple[str, EditResult]], *
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(edits_html(rows, **kw), encoding="utf-8")
     return path
+
+
+def edits_grid(rows: Sequence[tuple[str, EditResult]], height: int = 160, columns: int = 2) -> Image.Image:
+    """photo | garment used | result for many edits, in a grid (a PNG to look at)."""
+    tiles = [image_row([r.input_image, r.garment_images[0] if r.garment_images else None, r.image], height)
+             for _, r in rows]
+    if not tiles:
+        return Image.new("RGB", (1, 1), (255, 255, 255))
+    tw = max(t.width for t in tiles)
+    nrows = (len(tiles) + columns - 1) // columns
+    grid = Image.new("RGB", (columns * (tw + 12), nrows * (height + 8)), (255, 255, 255))
+    for i, t in enumerate(tiles):
+        grid.paste(t, ((i % columns) * (tw + 12), (i // columns) * (height + 8)))
+    return grid

@@ -1,0 +1,277 @@
+"""Where a garment is in a photo: its own pixels, without skin, face, hands or background.
+
+On-model photos: the person's silhouette (MediaPipe selfie segmentation), the body's keypoints (OpenPose-18, the
+one keypoint type) and the photo's own colours. A band between body landmarks gives the region's rough extent; the
+garment's colours are learned from its *core* (the torso between shoulders and hips, or the thighs), the colours
+it must not take from a reference area (the legs under a top, the torso above trousers), and every candidate pixel
+goes to the nearer of the two. So a long kurta is followed below the hips, jeans are left out of a top's mask, a
+belt in the top's colour is not, and a white shirt on a white background stays whole (the person mask, not a
+background threshold, bounds it). Skin is the face's own colour (sampled at the landmarks); hands are skin, not
+discs. Product-only photos: the foreground against the plain background.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import cv2
+import numpy as np
+
+from ..vision import keypoints as K
+from ..vision.colors import kmeans, skin_mask, srgb_to_lab
+from ..vision.segmentation import product_mask
+
+#: Keypoints each category is anchored by (for warps and pose-fit scores).
+ANCHORS = {
+    "upper_body": (K.NECK, K.R_SHOULDER, K.L_SHOULDER, K.R_ELBOW, K.L_ELBOW, K.R_HIP, K.L_HIP),
+    "lower_body": (K.R_HIP, K.L_HIP, K.R_KNEE, K.L_KNEE, K.R_ANKLE, K.L_ANKLE),
+    "dresses": (K.NECK, K.R_SHOULDER, K.L_SHOULDER, K.R_HIP, K.L_HIP, K.R_KNEE, K.L_KNEE),
+}
+
+
+@dataclass
+class GarmentRegion:
+    """One garment found in one photo."""
+
+    mask: np.ndarray  # (H, W) bool: the garment's own pixels
+    keypoints: Optional[np.ndarray]  # (18, 3) OpenPose points of the wearer (None for a product shot)
+    source: str  # "on-model" or "product"
+    skin: Optional[np.ndarray] = None  # (H, W) bool skin of the wearer
+    person: Optional[np.ndarray] = None  # (H, W) bool silhouette
+    skin_lab: Optional[np.ndarray] = None  # median Lab of the wearer's skin
+
+    @property
+    def area(self) -> float:
+        return float(self.mask.mean())
+
+
+def _pt(kp: np.ndarray, i: int) -> Optional[np.ndarray]:
+    return kp[i, :2].astype(np.float64) if kp[i, 2] > 0 else None
+
+
+def _mean(points) -> Optional[np.ndarray]:
+    pts = [p for p in points if p is not None]
+    return np.mean(pts, axis=0) if pts else None
+
+
+def _skin_samples(rgb: np.ndarray, landmarks: Optional[np.ndarray], kp: np.ndarray) -> Optional[np.ndarray]:
+    """Lab pixels of the face (nose and mouth area), where the landmarks show it."""
+    h, w = rgb.shape[:2]
+    sh = [p for p in (_pt(kp, K.R_SHOULDER), _pt(kp, K.L_SHOULDER)) if p is not None]
+    radius = max(2, int(0.06 * np.linalg.norm(sh[0] - sh[1]))) if len(sh) == 2 else max(2, int(0.012 * h))
+    centres = []
+    if landmarks is not None:
+        lm = np.asarray(landmarks)
+        vis = np.minimum(lm[:, 3], lm[:, 4]) if lm.shape[1] == 5 else lm[:, -1]
+        for i in (0, 9, 10):  # nose, mouth corners
+            if vis[i] >= 0.6:
+                centres.append(lm[i, :2])
+    elif kp[K.NOSE, 2] > 0:
+        centres.append(kp[K.NOSE, :2])
+    if not centres:
+        return None
+    sel = np.zeros((h, w), np.uint8)
+    for x, y in centres:
+        cv2.circle(sel, (int(x), int(y)), radius, 1, -1)
+    pix = rgb[sel.astype(bool)]
+    return srgb_to_lab(pix) if len(pix) >= 10 else None
+
+
+def _clusters(lab: np.ndarray, k: int = 3, seed: int = 0, max_pixels: int = 2500) -> Optional[np.ndarray]:
+    if len(lab) < 12:
+        return None
+    if len(lab) > max_pixels:
+        lab = lab[np.random.default_rng(seed).choice(len(lab), max_pixels, replace=False)]
+    centres, labels = kmeans(lab, k=k, seed=seed)
+    counts = np.bincount(labels, minlength=len(centres))
+    return centres[counts >= max(3, 0.08 * len(lab))]
+
+
+def _nearest(lab: np.ndarray, centres: Optional[np.ndarray]) -> np.ndarray:
+    if centres is None or len(centres) == 0:
+        return np.full(lab.shape[:-1], np.inf)
+    d = np.linalg.norm(lab[..., None, :] - centres, axis=-1)
+    return d.min(-1)
+
+
+def _plain_background(lab: np.ndarray) -> Optional[np.ndarray]:
+    """The border's median Lab colour when the border is plain (a studio backdrop), else None."""
+    b = max(1, min(lab.shape[:2]) // 50)
+    ring = np.concatenate([lab[:b].reshape(-1, 3), lab[-b:].reshape(-1, 3), lab[:, :b].reshape(-1, 3),
+                           lab[:, -b:].reshape(-1, 3)])
+    med = np.median(ring, axis=0)
+    return med if float(np.median(np.linalg.norm(ring - med, axis=1))) < 4.0 else None
+
+
+def _polygon(shape: tuple[int, int], pts: list[np.ndarray]) -> np.ndarray:
+    out = np.zeros(shape, np.uint8)
+    if len(pts) >= 3:
+        cv2.fillPoly(out, [np.round(np.asarray(pts)).astype(np.int32)], 1)
+    return out.astype(bool)
+
+
+def _shrink(pts: list[np.ndarray], f: float) -> list[np.ndarray]:
+    c = np.mean(pts, axis=0)
+    return [c + (p - c) * f for p in pts]
+
+
+def _fill_holes(mask: np.ndarray) -> np.ndarray:
+    m = mask.astype(np.uint8)
+    h, w = m.shape
+    flood = np.zeros((h + 2, w + 2), np.uint8)
+    flood[1:-1, 1:-1] = m
+    ff = np.zeros((h + 4, w + 4), np.uint8)
+    cv2.floodFill(flood, ff, (0, 0), 1)
+    return mask | (flood[1:-1, 1:-1] == 0)
+
+
+def _keep_touching(mask: np.ndarray, seed: np.ndarray) -> np.ndarray:
+    n, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+    if n <= 1:
+        return mask
+    hit = np.unique(labels[seed & mask])
+    hit = hit[hit > 0]
+    return np.isin(labels, hit)
+
+
+def body_frame(kp: np.ndarray, shape: tuple[int, int]) -> Optional[dict]:
+    """Landmark rows and widths the region rules use (None when neither shoulders nor hips are visible)."""
+    h, w = shape
+    rs, ls, rh, lh = (_pt(kp, i) for i in (K.R_SHOULDER, K.L_SHOULDER, K.R_HIP, K.L_HIP))
+    sh, hp = _mean([rs, ls]), _mean([rh, lh])
+    if sh is None and hp is None:
+        return None
+    width = float(np.linalg.norm(rs - ls)) if rs is not None and ls is not None else (
+        float(np.linalg.norm(rh - lh)) * 1.4 if rh is not None and lh is not None else 0.25 * w)
+    torso = float(hp[1] - sh[1]) if sh is not None and hp is not None else 1.5 * width
+    torso = max(torso, 0.5 * width, 4.0)
+    sh_y = sh[1] if sh is not None else hp[1] - torso
+    hip_y = hp[1] if hp is not None else sh_y + torso
+    knee = _mean([_pt(kp, K.R_KNEE), _pt(kp, K.L_KNEE)])
+    ankle = _mean([_pt(kp, K.R_ANKLE), _pt(kp, K.L_ANKLE)])
+    knee_y = knee[1] if knee is not None else hip_y + 0.9 * torso
+    ankle_y = ankle[1] if ankle is not None else knee_y + 0.85 * torso
+    return dict(rs=rs, ls=ls, rh=rh, lh=lh, width=width, torso=torso, sh_y=sh_y, hip_y=hip_y, knee_y=knee_y,
+                ankle_y=ankle_y, cx=float((sh if sh is not None else hp)[0]))
+
+
+def _core(kp: np.ndarray, f: dict, category: str, shape: tuple[int, int]) -> np.ndarray:
+    """The part of the body surely covered by the garment: its colours are learned here."""
+    h, w = shape
+    half = 0.5 * f["width"]
+    cx = f["cx"]
+    if category in ("upper_body", "dresses"):
+        top, bot = f["sh_y"] + 0.12 * f["torso"], f["hip_y"] - 0.08 * f["torso"]
+        quad = [np.array([cx - 0.7 * half, top]), np.array([cx + 0.7 * half, top]),
+                np.array([cx + 0.6 * half, bot]), np.array([cx - 0.6 * half, bot])]
+        core = _polygon(shape, quad)
+        if category == "dresses":
+            core |= _polygon(shape, [np.array([cx - 0.45 * half, f["hip_y"] + 0.1 * f["torso"]]),
+                                     np.array([cx + 0.45 * half, f["hip_y"] + 0.1 * f["torso"]]),
+                                     np.array([cx + 0.4 * half, f["hip_y"] + 0.45 * f["torso"]]),
+                                     np.array([cx - 0.4 * half, f["hip_y"] + 0.45 * f["torso"]])])
+        return core
+    # lower body: the two thighs below the hips
+    core = np.zeros(shape, bool)
+    for hip, knee in ((f["rh"], _pt(kp, K.R_KNEE)), (f["lh"], _pt(kp, K.L_KNEE))):
+        if hip is None:
+            continue
+        end = knee if knee is not None else hip + np.array([0.0, 0.6 * f["torso"]])
+        a, b = hip + 0.2 * (end - hip), hip + 0.8 * (end - hip)
+        line = np.zeros(shape, np.uint8)
+        cv2.line(line, tuple(np.round(a).astype(int)), tuple(np.round(b).astype(int)), 1,
+                 max(2, int(0.25 * f["width"])))
+        core |= line.astype(bool)
+    return core
+
+
+def _reference_area(f: dict, category: str, shape: tuple[int, int]) -> np.ndarray:
+    """Where the *other* garment is (colours the region must not take)."""
+    h, w = shape
+    ys = np.arange(h)[:, None] * np.ones((1, w))
+    xs = np.ones((h, 1)) * np.arange(w)[None, :]
+    near = np.abs(xs - f["cx"]) <= 0.8 * f["width"]
+    if category == "upper_body":
+        return near & (ys >= f["hip_y"] + 0.35 * f["torso"]) & (ys <= f["ankle_y"])
+    if category == "lower_body":
+        return near & (ys >= f["sh_y"] + 0.15 * f["torso"]) & (ys <= f["hip_y"] - 0.2 * f["torso"])
+    return near & (ys >= f["ankle_y"] - 0.15 * f["torso"])  # dresses: below the hem (shins, shoes)
+
+
+def _band(f: dict, category: str, shape: tuple[int, int]) -> tuple[np.ndarray, float]:
+    """Rows the garment may occupy, and the row below which pixels must be clearly the garment's colour."""
+    h, w = shape
+    ys = np.arange(h)[:, None] * np.ones((1, w), bool)
+    t = f["torso"]
+    if category == "upper_body":
+        return (ys >= f["sh_y"] - 0.12 * t) & (ys <= f["knee_y"] + 0.2 * t), f["hip_y"] + 0.12 * t
+    if category == "lower_body":
+        return (ys >= f["hip_y"] - 0.3 * t) & (ys <= f["ankle_y"] + 0.12 * t), f["ankle_y"] + 1.0
+    return (ys >= f["sh_y"] - 0.12 * t) & (ys <= f["ankle_y"] + 0.12 * t), f["knee_y"] + 0.2 * t
+
+
+def worn_garment(rgb: np.ndarray, kp: np.ndarray, person: np.ndarray, category: str, *,
+                 landmarks: Optional[np.ndarray] = None) -> Optional[GarmentRegion]:
+    """The garment of ``category`` worn by the person (None when that region is not visible)."""
+    h, w = rgb.shape[:2]
+    f = body_frame(kp, (h, w))
+    if f is None:
+        return None
+    if category in ("upper_body", "dresses") and (f["rs"] is None or f["ls"] is None):
+        return None
+    if category == "lower_body" and (f["rh"] is None or f["lh"] is None):
+        return None
+    person = np.asarray(person, bool)
+    lab = srgb_to_lab(rgb.reshape(-1, 3)).reshape(h, w, 3)
+    bg = _plain_background(lab)
+    samples = _skin_samples(rgb, landmarks, kp)
+    skin = skin_mask(rgb, samples) if samples is not None else np.zeros((h, w), bool)
+    core = _core(kp, f, category, (h, w)) & person
+    if core.sum() < 12:
+        return None
+    if (core & ~skin).sum() < 0.5 * core.sum():  # a skin-coloured garment: do not remove "skin" from it
+        skin = skin & ~_polygon((h, w), _shrink([p for p in (f["rs"], f["ls"], f["lh"], f["rh"]) if p is not None], 1.2))
+    g = _clusters(lab[core & ~skin])
+    if g is None:
+        return None
+    ref_area = _reference_area(f, category, (h, w)) & person & ~skin
+    if ref_area.sum() < 30 and category == "upper_body":  # legs out of frame: whatever shows below the hips
+        ref_area = person & ~skin & (np.arange(h)[:, None] >= f["hip_y"] + 0.15 * f["torso"]) & ~core
+    o = _clusters(lab[ref_area]) if ref_area.sum() >= 30 else None
+    band, strict_row = _band(f, category, (h, w))
+    # the face stays: nothing above the shoulder line for tops and dresses
+    if category in ("upper_body", "dresses"):
+        band &= np.arange(h)[:, None] >= (min(f["rs"][1], f["ls"][1]) - 0.1 * f["torso"])
+    cand = person & band & ~skin
+    ys, xs = np.nonzero(cand)
+    pix = lab[ys, xs]
+    dg, do = _nearest(pix, g), _nearest(pix, o)
+    loose = (dg < 30) & ~(do + 2 < dg)  # above the strict row: the garment unless nearer the other garment
+    strict = (dg < 16) & (dg + 3 < do)  # below it: only what is clearly the garment's colour
+    keep = np.where(ys < strict_row, loose, strict)
+    if bg is not None and _nearest(bg[None], g)[0] > 15:  # not a white-on-white garment: drop the background halo
+        keep &= np.linalg.norm(pix - bg, axis=1) > 6
+    mask = np.zeros((h, w), bool)
+    mask[ys[keep], xs[keep]] = True
+    mask |= core & ~skin
+    k = max(1, int(0.012 * max(h, w)))
+    ker = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1))
+    mask = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_OPEN, ker).astype(bool)
+    mask = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_CLOSE, ker).astype(bool) & person
+    mask = _keep_touching(mask, core)
+    mask = _fill_holes(mask) & ~(skin & ~mask)
+    # take in the anti-aliased outline (a rim of the old colour otherwise): one pixel into the person's edge
+    edge = cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    grown_person = cv2.dilate(person.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    mask |= edge & grown_person & ~skin & band
+    return GarmentRegion(mask=mask, keypoints=kp, source="on-model", skin=skin, person=person,
+                         skin_lab=np.median(samples, axis=0) if samples is not None else None)
+
+
+def product_garment(rgb: np.ndarray) -> Optional[GarmentRegion]:
+    """A product-only shot: the foreground against the plain background."""
+    m = product_mask(rgb)
+    if m is None or m.mean() < 0.02:
+        return None
+    return GarmentRegion(mask=m, keypoints=None, source="product")

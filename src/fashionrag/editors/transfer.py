@@ -1,0 +1,225 @@
+"""Pixel transfer of a catalog garment onto a person: align, then ``restyle`` or ``replace``.
+
+- :func:`align` warps the retrieved garment (pixels and mask) into the person photo: a thin-plate spline through
+  the two photos' matched body keypoints (shoulders, elbows, hips, knees as the category needs), or, for a product
+  shot without a body, the garment's box onto the worn garment's box;
+- :func:`restyle` keeps the worn garment's shape and carries the retrieved garment's colour and pattern into it,
+  in linear light, multiplied by the person's own shading (folds and shadows: the worn garment's luminance over its
+  median, lightly smoothed so thin prints do not survive as "shading");
+- :func:`replace` paints the warped garment itself where it lands and fills what the old garment leaves uncovered
+  from the surrounding pixels (arm skin, background), blending the seams over a pixel or two.
+
+Every function returns the edited photo and the edit region; pixels outside the region are the input's, exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import cv2
+import numpy as np
+
+from .regions import ANCHORS, GarmentRegion
+from .warp import backward_maps, box_backward, fit_backward, remap
+
+
+def srgb_to_linear(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, np.float32) / 255.0
+    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
+
+
+def linear_to_srgb(x: np.ndarray) -> np.ndarray:
+    x = np.clip(x, 0.0, 1.0)
+    y = np.where(x <= 0.0031308, x * 12.92, 1.055 * np.power(x, 1 / 2.4) - 0.055)
+    return np.clip(np.round(y * 255.0), 0, 255).astype(np.uint8)
+
+
+def luminance(lin: np.ndarray) -> np.ndarray:
+    return lin @ np.array([0.2126, 0.7152, 0.0722], np.float32)
+
+
+def _box(mask: np.ndarray) -> Optional[tuple[float, float, float, float]]:
+    ys, xs = np.nonzero(mask)
+    if len(ys) == 0:
+        return None
+    return float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    union = (a | b).sum()
+    return float((a & b).sum() / union) if union else 0.0
+
+
+@dataclass
+class Alignment:
+    """The retrieved garment warped into the person photo."""
+
+    rgb: np.ndarray  # (H, W, 3) uint8, valid where ``mask``
+    mask: np.ndarray  # (H, W) bool: where the warped garment lands
+    pose_fit: float  # 0..1: how well the two bodies' keypoints agree after a similarity fit (0.5: unknown)
+    shape_fit: float  # IoU of the warped garment with the worn garment
+    method: str  # "tps", "affine", "similarity" or "box"
+    pairs: int  # matched keypoints used
+    inner: Optional[np.ndarray] = None  # the warped garment minus its outline (where its texture is trusted)
+
+    @property
+    def score(self) -> float:
+        return round(0.5 * self.pose_fit + 0.5 * self.shape_fit, 4)
+
+
+def _pairs(person_kp: np.ndarray, garment_kp: np.ndarray, category: str) -> tuple[np.ndarray, np.ndarray]:
+    idx = [i for i in ANCHORS[category] if person_kp[i, 2] > 0 and garment_kp[i, 2] > 0]
+    return person_kp[idx, :2].astype(np.float64), garment_kp[idx, :2].astype(np.float64)
+
+
+def pose_fit(person_kp: np.ndarray, garment_kp: np.ndarray, category: str) -> float:
+    """exp(-rms) of the keypoint residual after the best similarity map, in units of the person's torso width."""
+    dst, src = _pairs(person_kp, garment_kp, category)
+    if len(dst) < 3:
+        return 0.0
+    mu_d, mu_s = dst.mean(0), src.mean(0)
+    d0, s0 = dst - mu_d, src - mu_s
+    u, sig, vt = np.linalg.svd(s0.T @ d0)
+    r = (u @ vt).T
+    if np.linalg.det(r) < 0:
+        vt[-1] *= -1
+        r = (u @ vt).T
+    scale = sig.sum() / max((s0**2).sum(), 1e-9)
+    fitted = (s0 @ r.T) * scale + mu_d
+    span = max(np.ptp(dst[:, 0]), np.ptp(dst[:, 1]) * 0.5, 1.0)
+    rms = float(np.sqrt(((fitted - dst) ** 2).sum(1).mean()) / span)
+    return float(np.exp(-rms * 6.0))
+
+
+def align(person: GarmentRegion, garment: GarmentRegion, garment_rgb: np.ndarray, category: str) -> Alignment:
+    """Warp ``garment`` (pixels ``garment_rgb``) into the person photo."""
+    h, w = person.mask.shape
+    method, pf, n = "box", 0.5, 0
+    backward: Optional[Callable] = None
+    if person.keypoints is not None and garment.keypoints is not None:
+        dst, src = _pairs(person.keypoints, garment.keypoints, category)
+        n = len(dst)
+        if n >= 2:
+            backward = fit_backward(dst, src)
+            method = {2: "similarity", 3: "affine"}.get(n, "tps")
+            pf = pose_fit(person.keypoints, garment.keypoints, category)
+    if backward is None:
+        pb, gb = _box(person.mask), _box(garment.mask)
+        backward = box_backward(pb, gb)
+    maps = backward_maps(backward, (h, w))
+    rgb = remap(garment_rgb, backward, (h, w), maps=maps)
+    m = remap(garment.mask.astype(np.uint8) * 255, backward, (h, w), maps=maps) > 127
+    # the texture comes from the garment's inside: its outline pixels are part background (a light rim otherwise)
+    inner = cv2.erode(garment.mask.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=2)
+    inner_w = remap(inner * 255, backward, (h, w), maps=maps) > 127
+    return Alignment(rgb=rgb, mask=m, pose_fit=round(pf, 4), shape_fit=round(iou(m, person.mask), 4), method=method,
+                     pairs=n, inner=inner_w if inner_w.any() else m)
+
+
+def _feather(mask: np.ndarray, px: float) -> np.ndarray:
+    """1 deep inside ``mask``, falling to ~0.3 at its edge pixels, 0 outside (never reaches past the mask)."""
+    if px <= 0:
+        return mask.astype(np.float32)
+    d = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 3)
+    return np.clip(d / (px + 1.0), 0.0, 1.0).astype(np.float32) * mask
+
+
+def _fill(rgb: np.ndarray, known: np.ndarray, region: np.ndarray, radius: int) -> np.ndarray:
+    """``rgb`` with the pixels of ``region`` that are not ``known`` painted in from their surroundings."""
+    holes = (region & ~known).astype(np.uint8)
+    if not holes.any():
+        return rgb
+    return cv2.inpaint(rgb, holes, max(2, radius), cv2.INPAINT_TELEA)
+
+
+def nearest_fill(rgb: np.ndarray, known: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """``rgb`` with the pixels of ``region`` outside ``known`` set to their nearest known pixel, then softened
+    (a hole inside the garment gets the garment's own colours, never the catalog photo's background)."""
+    holes = region & ~known
+    if not holes.any() or not known.any():
+        return rgb
+    _, labels = cv2.distanceTransformWithLabels((~known).astype(np.uint8), cv2.DIST_L2, 5,
+                                                labelType=cv2.DIST_LABEL_PIXEL)
+    ky, kx = np.nonzero(known)
+    order = np.zeros(labels.max() + 1, np.int64)
+    zero_lab = labels[ky, kx]
+    order[zero_lab] = np.arange(len(ky))
+    out = rgb.copy()
+    hy, hx = np.nonzero(holes)
+    src = order[labels[hy, hx]]
+    out[hy, hx] = rgb[ky[src], kx[src]]
+    soft = cv2.GaussianBlur(out, (0, 0), 1.5)
+    out[hy, hx] = soft[hy, hx]
+    return out
+
+
+def shading(rgb: np.ndarray, mask: np.ndarray, *, strength: float = 0.85) -> np.ndarray:
+    """The worn garment's shading in linear light: its luminance over the median, with prints and logos taken
+    out (pixels far in colour from the garment's main cluster get the luminance painted in from around them),
+    median-filtered, clipped to [0.45, 1.6] and compressed by ``strength``."""
+    h, w = mask.shape
+    k = max(3, int(0.012 * max(h, w)) | 1)
+    smooth = cv2.medianBlur(rgb, k)
+    y = luminance(srgb_to_linear(smooth))
+    if mask.sum() >= 50:
+        from ..vision.colors import kmeans, srgb_to_lab
+
+        lab = srgb_to_lab(smooth[mask])
+        sample = lab if len(lab) <= 3000 else lab[np.random.default_rng(0).choice(len(lab), 3000, replace=False)]
+        centres, labels = kmeans(sample, k=3, seed=0)
+        main = centres[np.bincount(labels, minlength=len(centres)).argmax()]
+        off = np.zeros(mask.shape, bool)
+        off[mask] = np.linalg.norm(lab - main, axis=1) > 22.0
+        if 0 < off.sum() < 0.6 * mask.sum():  # a print on a main colour: shading from the main colour only
+            y8 = np.clip(np.round(np.sqrt(y) * 255), 0, 255).astype(np.uint8)
+            grown = cv2.dilate(off.astype(np.uint8), np.ones((3, 3), np.uint8))
+            y = (cv2.inpaint(y8, grown, max(2, k), cv2.INPAINT_TELEA).astype(np.float32) / 255.0) ** 2
+    med = float(np.median(y[mask])) if mask.any() else 1.0
+    s = np.clip(y / max(med, 1e-4), 0.45, 1.6)
+    return np.power(s, strength).astype(np.float32)
+
+
+def restyle(rgb: np.ndarray, person: GarmentRegion, al: Alignment) -> tuple[np.ndarray, np.ndarray]:
+    """Keep the worn garment's shape and shading; take colour and pattern from the aligned garment."""
+    h, w = person.mask.shape
+    region = person.mask
+    texture = nearest_fill(al.rgb, al.inner if al.inner is not None else al.mask, region)
+    tex = srgb_to_linear(texture)
+    ty = luminance(tex)
+    # flatten the catalog garment's own large-scale lighting: keep its pattern, not its shadows
+    sigma = 0.08 * max(h, w)
+    wsum = cv2.GaussianBlur(region.astype(np.float32), (0, 0), sigma) + 1e-6
+    base = cv2.GaussianBlur(ty * region, (0, 0), sigma) / wsum
+    med = float(np.median(ty[region])) if region.any() else 1.0
+    flat = tex * np.clip(med / np.maximum(base, 1e-4), 0.6, 1.6)[..., None]
+    shade = shading(rgb, region)
+    inside = cv2.erode(region.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=2).astype(bool)
+    if inside.any():  # the outline's pixels mix in the backdrop: take their shading from just inside
+        shade = nearest_fill(shade, inside, region)
+    out_lin = flat * shade[..., None]
+    edited = linear_to_srgb(out_lin)
+    # no feathering into the old colour: the region already reaches one pixel into the outline
+    out = np.where(region[..., None], edited, rgb).astype(np.uint8)
+    return out, region.copy()
+
+
+def replace(rgb: np.ndarray, person: GarmentRegion, al: Alignment) -> tuple[np.ndarray, np.ndarray]:
+    """Paint the aligned garment where it lands; fill what the old garment leaves uncovered; blend the seams."""
+    h, w = person.mask.shape
+    new = al.mask.copy()
+    if person.skin is not None and person.keypoints is not None:
+        # never paint over the face: skin above the neck line stays
+        kp = person.keypoints
+        sh = [kp[i, 1] for i in (2, 5) if kp[i, 2] > 0]
+        if sh:
+            top = int(max(0, min(sh) - 0.02 * h))
+            face = person.skin.copy()
+            face[top:] = False
+            new &= ~face
+    region = person.mask | new
+    base = _fill(rgb, ~person.mask, person.mask, int(0.03 * max(h, w)))  # the old garment painted out
+    a = _feather(new, 1.0)[..., None]
+    out = np.where(new[..., None], np.round(a * al.rgb + (1 - a) * base), base)
+    out = np.where(region[..., None], out, rgb).astype(np.uint8)
+    return out, region
