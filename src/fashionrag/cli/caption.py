@@ -11,6 +11,7 @@ from .. import writers
 from ..core import config, vocabulary
 from ..vision.detectors import available_detectors
 from . import add_json_flag
+from .store_options import add_engine_options, add_store_options, make_engine, store_location
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("caption", help="caption photos with grounded captions and hashtags")
@@ -29,6 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=None, help="batch: JSONL file of results (default captions.jsonl); resumes")
     p.add_argument("--sheet", default=None, help="write an HTML contact sheet here")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_store_options(p)
+    add_engine_options(p)
     add_json_flag(p)
     p.set_defaults(func=cmd_caption)
 
@@ -57,15 +60,16 @@ def _skip_line(path: str, message: str) -> str:
 
 def cmd_caption(args: argparse.Namespace):
     from ..core.errors import InvalidInputError
-    from ..pipelines.caption import CaptionPipeline
-    from ..pipelines.caption_batch import CaptionBatch, expand_inputs
+    from ..pipelines.caption_batch import CaptionBatch, PipelineRecipe, expand_inputs
     from ..reports.sheets import card, write_sheet
 
     images = expand_inputs(args.images)
     if not images:
         raise InvalidInputError(f"no images found in {' '.join(args.images)}")
-    pipe = CaptionPipeline.from_index(args.index, writer=args.writer, detector=args.detector,
-                                      writer_kwargs=_writer_kwargs(args))
+    where = store_location(args, args.index)
+    recipe = PipelineRecipe(index=str(where or config.default_index_dir()), store_token=args.store_token,
+                            writer=args.writer, detector=args.detector, writer_kwargs=_writer_kwargs(args))
+    pipe = recipe()  # built here too with --engine ray: a missing index or model fails before Ray starts
     opts = dict(style=args.style, seed=args.seed, platform=args.platform, n_hashtags=args.hashtags)
 
     if len(images) == 1 and args.out is None:
@@ -81,10 +85,11 @@ def cmd_caption(args: argparse.Namespace):
             print(f"note: {result.fallback_reason}", file=sys.stderr)
         return None
 
-    report = CaptionBatch(pipe)(
-        images, args.out or "captions.jsonl", sheet=args.sheet, progress=not (args.quiet or args.json),
-        on_skip=lambda path, msg: print(_skip_line(path, msg), file=sys.stderr), **opts,
-    )
+    with make_engine(args) as engine:
+        report = CaptionBatch(pipe, engine=engine, recipe=recipe)(
+            images, args.out or "captions.jsonl", sheet=args.sheet, progress=not (args.quiet or args.json),
+            on_skip=lambda path, msg: print(_skip_line(path, msg), file=sys.stderr), **opts,
+        )
     if args.json:
         return report
     print(f"wrote {report.written} captions to {report.out} ({report.already_done} already done, "

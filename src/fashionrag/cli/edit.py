@@ -9,6 +9,7 @@ from ..core import config
 from ..core.errors import InvalidInputError
 from ..core.vocabulary import EDIT_CATEGORIES
 from . import add_json_flag
+from .store_options import add_store_options, open_index
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,6 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="garment to replace (default: from the text's article type, else upper_body)")
     p.add_argument("--k", type=int, default=3, help="garments to retrieve (0 = text only, at most 4; default 3)")
     p.add_argument("--index", default=None, help=f"index to retrieve from (default: {config.default_index_dir()})")
+    add_store_options(p)
     p.add_argument("--garment", action="append", default=None, metavar="PATH", help="use this garment image instead of retrieving (repeatable)")
     p.add_argument("--exclude", action="append", default=[], metavar="ID", help="never retrieve this product id (repeatable)")
     p.add_argument("--mask", default="auto", help="'auto' (from the pose) or a PNG of the photo's size, white = repaint")
@@ -61,13 +63,18 @@ def cmd_edit(args: argparse.Namespace):
     if args.garment is None and args.k > 0:
         from ..retrieval.retriever import Retriever
 
-        index_dir = Path(args.index) if args.index else config.default_index_dir()
-        if not index_dir.exists():
-            raise InvalidInputError(
-                f"no index at {index_dir}; build one with `fashionrag index build --catalog DIR`, "
-                "pass --index DIR, --garment PATH, or use --k 0 for text only"
-            )
-        retriever = Retriever.open(index_dir)
+        index = open_index(args, args.index)  # a FAISS directory, or an opened Milvus store (--store)
+        if index is None or isinstance(index, (str, Path)):
+            index_dir = Path(index) if index else config.default_index_dir()
+            if not index_dir.exists():
+                raise InvalidInputError(
+                    f"no index at {index_dir}; build one with `fashionrag index build --catalog DIR`, "
+                    "pass --index DIR or --store URI, --garment PATH, or use --k 0 for text only"
+                )
+            index = index_dir
+        else:
+            index_dir = args.store
+        retriever = Retriever.open(index)
     keypoints = read_keypoints(args.keypoints) if args.keypoints else None
     mask = None if args.mask == "auto" else args.mask
 

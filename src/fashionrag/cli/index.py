@@ -7,6 +7,7 @@ import sys
 
 from ..core import config
 from . import add_json_flag
+from .store_options import add_engine_options, add_store_options, make_engine, store_kwargs, store_location
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,11 +28,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--no-cache", action="store_true", help="ignore the embedding cache")
     b.add_argument("--max-pixels", type=int, default=None, help="refuse images larger than this many pixels")
     b.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_store_options(b)
+    add_engine_options(b)
     add_json_flag(b)
     b.set_defaults(func=cmd_build)
 
     i = isub.add_parser("info", help="show an index's manifest")
     i.add_argument("--index", default=None, help=f"index directory (default: {config.default_index_dir()})")
+    add_store_options(i)
     add_json_flag(i)
     i.set_defaults(func=cmd_info)
 
@@ -52,12 +56,12 @@ def _parse_map(items: list[str]) -> dict[str, str] | None:
 
 def cmd_build(args: argparse.Namespace):
     from .. import encoders
-    from ..retrieval.catalog import load_catalog
+    from ..retrieval.catalog import format_issue, load_catalog
     from ..retrieval.indexing import Indexer
 
     catalog = load_catalog(args.catalog, mapping=_parse_map(args.map), split=args.split, image_template=args.image_template)
     encoder = encoders.create(args.encoder or config.default_encoder(), device=args.device)
-    out = args.out or str(config.default_index_dir())
+    out = store_location(args, args.out) or str(config.default_index_dir())
     indexer = Indexer(
         encoder,
         batch_size=args.batch_size,
@@ -65,8 +69,11 @@ def cmd_build(args: argparse.Namespace):
         use_cache=not args.no_cache,
         max_pixels=args.max_pixels,
         progress=not (args.quiet or args.json),
+        store_kwargs=store_kwargs(args),
+        engine=make_engine(args),
     )
-    _, report = indexer.build(catalog, out)
+    with indexer.engine:
+        _, report = indexer.build(catalog, out)
     if args.json:
         return report
     print(f"index      {report.index_dir}")
@@ -75,8 +82,7 @@ def cmd_build(args: argparse.Namespace):
     print(f"indexed    {report.indexed}  (embedded now: {report.embedded}, from cache: {report.cached})")
     print(f"skipped    {len(report.skipped)}")
     for issue in report.skipped[:10]:
-        row = f" row {issue.row}" if issue.row else ""
-        print(f"  - {issue.source}{row} id={issue.item_id}: {issue.reason}", file=sys.stderr)
+        print(f"  - {format_issue(issue)}", file=sys.stderr)
     if len(report.skipped) > 10:
         print(f"  ... and {len(report.skipped) - 10} more (see --json)", file=sys.stderr)
     print(f"time       {report.seconds:.1f} s")
@@ -88,7 +94,7 @@ def cmd_build(args: argparse.Namespace):
 def cmd_info(args: argparse.Namespace):
     from .. import stores
 
-    store = stores.open_store(args.index or config.default_index_dir())
+    store = stores.open_store(store_location(args, args.index) or config.default_index_dir(), token=args.store_token)
     manifest = store.manifest
     if args.json:
         return manifest

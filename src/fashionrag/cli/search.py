@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from ..core import config
 from ..reports.tables import format_table
 from . import add_json_flag
+from .store_options import add_store_options, open_index
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,6 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--filter", action="append", default=[], metavar="FIELD=VALUE[,VALUE]", help="e.g. gender=Men; repeatable")
     p.add_argument("--k", type=int, default=10, help="number of results")
     p.add_argument("--encoder", default=None, help="query encoder (default: the one named in the index manifest)")
+    add_store_options(p)
     add_json_flag(p)
     p.set_defaults(func=cmd_search)
 
@@ -25,14 +28,19 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_search(args: argparse.Namespace):
     from ..retrieval.retriever import Retriever
 
-    searcher = Retriever.open(args.index, encoder=args.encoder)
+    searcher = Retriever.open(open_index(args, args.index, expect_encoder=args.encoder), encoder=args.encoder)
     result = searcher.search(args.text, image=args.image, text_weight=args.text_weight, k=args.k, filters=args.filter)
     if args.json:
+        if result.filters and not result.hits and (hint := searcher.filter_hint(result.filters)):
+            print(f"hint: {hint}", file=sys.stderr)
         return result
     query = " + ".join(x for x in [f'"{args.text}"' if args.text else "", f"image {args.image}" if args.image else ""] if x)
     flt = ", ".join(f"{k}={'|'.join(v)}" for k, v in result.filters.items())
     print(f"query: {query}" + (f"   filters: {flt}" if flt else "") + f"   encoder: {result.encoder}")
     print(format_table(result) if result.hits else "(no results)")
+    hint = searcher.filter_hint(result.filters) if result.filters and not result.hits else None
+    if hint:
+        print(f"hint: {hint}", file=sys.stderr)
     if result.encoder.startswith("tiny"):
         print("note: the tiny encoder is random; these rankings are not meaningful")
     return None

@@ -8,6 +8,9 @@
 - **Skip and report**: a photo that cannot be captioned gets an error record (``{"image", "error"}``) and is
   listed in the report; it never stops the batch or touches what was already written.
 - **Contact sheet**: always shows every caption in the JSONL, old and new (old ones without masks: their boxes).
+- **Engines**: ``CaptionBatch(recipe, engine=engines.create("ray"))`` captions on Ray Data, one pipeline per actor
+  (built by the picklable :class:`PipelineRecipe`); results stream back and are appended as they arrive, so the
+  JSONL, the resume and the report are the same as with the local engine (the file's line order may differ).
 
 The CLI and the HTTP service call this; neither holds batch logic of its own.
 """
@@ -20,12 +23,14 @@ import time
 from pathlib import Path
 from typing import Callable, Iterable, Optional, Sequence
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
+from .. import engines
 from ..core import vocabulary
 from ..core.errors import FashionRAGError, InvalidInputError
 from ..core.evidence import CaptionResult
-from .caption import CaptionPipeline
+from ..engines.base import Engine, ResultRow
+from .caption import CaptionConfig, CaptionPipeline
 
 
 class BatchItemError(BaseModel):
@@ -81,11 +86,91 @@ def read_results(path: Path) -> dict[str, CaptionResult]:
     return done
 
 
-class CaptionBatch:
-    """Runs a :class:`CaptionPipeline` over many photos (see the module docstring)."""
+class PipelineRecipe(BaseModel):
+    """How to build the caption pipeline (again, in another process: a Ray actor). Calling it builds one."""
 
-    def __init__(self, pipeline: CaptionPipeline):
-        self.pipeline = pipeline
+    index: Optional[str] = Field(default=None, description="FAISS index directory or store URI (milvus:..., http(s)://...).")
+    store_token: Optional[str] = Field(default=None, description="Milvus token (else FASHIONRAG_MILVUS_TOKEN).")
+    writer: str = "template"
+    writer_kwargs: dict = Field(default_factory=dict)
+    detector: str = "pose"
+    config: Optional[CaptionConfig] = None
+
+    @field_validator("index")
+    @classmethod
+    def _absolute(cls, index: Optional[str]) -> Optional[str]:
+        from ..stores.base import is_store_uri
+
+        # A worker's cwd is not ours: a directory travels as an absolute path.
+        return index if index is None or is_store_uri(index) else str(Path(index).expanduser().resolve())
+
+    def __call__(self) -> CaptionPipeline:
+        from .. import stores
+
+        index = self.index
+        if index is not None and stores.base.is_store_uri(index):
+            index = stores.open_store(index, token=self.store_token)
+        return CaptionPipeline.from_index(index, writer=self.writer, detector=self.detector, config=self.config,
+                                          writer_kwargs=self.writer_kwargs)
+
+
+class _CaptionWorker:
+    """One pipeline captioning ``[{"key", "path"}]`` rows; payload: ``{"result": ..., "card": html or None}``."""
+
+    def __init__(self, pipeline: CaptionPipeline, opts: dict, cards: bool):
+        self.pipeline, self.opts, self.cards = pipeline, opts, cards
+
+    def __call__(self, rows: list[dict]) -> list[ResultRow]:
+        from ..reports.sheets import card
+
+        out: list[ResultRow] = []
+        for row in rows:
+            key, path = str(row["key"]), str(row["path"])
+            try:
+                result, analysis = self.pipeline.run(path, name=key, **self.opts)
+            except FashionRAGError as exc:
+                out.append(ResultRow(key=key, error=str(exc) or exc.__class__.__name__, data=b""))
+                continue
+            payload = {"result": result.model_dump(mode="json"),
+                       "card": card(path, result, analysis) if self.cards else None}
+            out.append(ResultRow(key=key, error="", data=json.dumps(payload).encode()))
+        return out
+
+
+class _WorkerFactory:
+    """Picklable ``() -> _CaptionWorker``: the given pipeline in this process, else one built from the recipe."""
+
+    def __init__(self, pipeline: CaptionPipeline | None, recipe: PipelineRecipe | None, opts: dict, cards: bool):
+        self.pipeline, self.recipe, self.opts, self.cards = pipeline, recipe, opts, cards
+
+    def __getstate__(self) -> dict:
+        if self.recipe is None:
+            raise InvalidInputError("a remote engine needs a PipelineRecipe (it builds the pipeline in each worker)")
+        return {**self.__dict__, "pipeline": None}
+
+    def __call__(self) -> _CaptionWorker:
+        return _CaptionWorker(self.pipeline if self.pipeline is not None else self.recipe(), self.opts, self.cards)
+
+
+class CaptionBatch:
+    """Runs a :class:`CaptionPipeline` over many photos (see the module docstring).
+
+    ``pipeline``: a pipeline (captions in this process) or a :class:`PipelineRecipe`; ``recipe``: how a remote
+    worker builds the same pipeline (the Ray engine needs one; it is built once per actor). ``engine``: a
+    :mod:`fashionrag.engines` engine (default: local).
+    """
+
+    def __init__(self, pipeline: CaptionPipeline | PipelineRecipe, engine: Engine | None = None,
+                 recipe: PipelineRecipe | None = None):
+        self.recipe = pipeline if isinstance(pipeline, PipelineRecipe) else recipe
+        self._pipeline = None if isinstance(pipeline, PipelineRecipe) else pipeline
+        self.engine = engine
+
+    @property
+    def pipeline(self) -> CaptionPipeline:
+        if self._pipeline is None:
+            self._pipeline = self.recipe()  # type: ignore[misc]
+        return self._pipeline
 
     def __call__(
         self,
@@ -99,9 +184,8 @@ class CaptionBatch:
         n_hashtags: int | None = None,
         progress: bool = True,
         on_skip: Callable[[str, str], None] | None = None,
+        batch_size: int = 8,
     ) -> CaptionBatchReport:
-        from tqdm.auto import tqdm
-
         from ..reports.sheets import card, write_sheet
 
         t0 = time.perf_counter()
@@ -116,24 +200,30 @@ class CaptionBatch:
         errors: list[BatchItemError] = []
         new_cards: dict[str, str] = {}
         written = 0
+        engine = self.engine or engines.create("local")
+        opts = dict(style=style, seed=seed, platform=platform, n_hashtags=n_hashtags)
+        # In this process the worker uses the pipeline it was given; shipped to a Ray actor, it builds its own.
+        make_worker = _WorkerFactory(self._pipeline, self.recipe, opts, cards=sheet is not None)
+        paths = {str(Path(p).resolve()): p for p in todo}  # absolute: a worker's cwd is not ours
+        jobs = [{"key": key, "path": key} for key in paths]
         with out.open("a", encoding="utf-8") as fh:
-            for path in tqdm(todo, desc="captioning", unit="img", disable=not progress):
-                key = str(Path(path).resolve())
-                try:
-                    result, analysis = self.pipeline.run(path, name=key, style=style, seed=seed, platform=platform,
-                                                         n_hashtags=n_hashtags)
-                except FashionRAGError as exc:
-                    errors.append(BatchItemError(image=key, error=str(exc)))
-                    fh.write(json.dumps({"image": key, "error": str(exc)}) + "\n")
+            for row in engine.run(jobs, make_worker, batch_size=batch_size, progress=progress, desc="captioning",
+                                  unit="img"):
+                key = row["key"]
+                if row["error"]:
+                    errors.append(BatchItemError(image=key, error=row["error"]))
+                    fh.write(json.dumps({"image": key, "error": row["error"]}) + "\n")
                     fh.flush()
                     if on_skip is not None:
-                        on_skip(path, str(exc))
+                        on_skip(paths.get(key, key), row["error"])
                     continue
+                payload = json.loads(row["data"])
+                result = CaptionResult.model_validate(payload["result"])
                 fh.write(result.model_dump_json() + "\n")
                 fh.flush()
                 written += 1
-                if sheet is not None:
-                    new_cards[key] = card(path, result, analysis)
+                if sheet is not None and payload.get("card"):
+                    new_cards[key] = payload["card"]
         n_cards = 0
         if sheet is not None:
             cards = []

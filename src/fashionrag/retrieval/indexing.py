@@ -7,6 +7,7 @@ Unreadable images are reported and skipped; they never abort the build.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import time
 from dataclasses import dataclass, field
@@ -15,16 +16,16 @@ from typing import Iterable, Sequence
 
 import numpy as np
 from pydantic import BaseModel, Field
-from tqdm.auto import tqdm
 
-from .. import stores
-from .catalog import Catalog
+from .. import engines, stores
+from .catalog import Catalog, format_issue
 from ..core import config
-from ..core.errors import FashionRAGError, InvalidImageError
-from ..core.images import file_sha256, load_image
+from ..core.errors import CatalogError
+from ..core.images import file_sha256
 from ..core.schemas import RowIssue
 from ..encoders.base import Encoder
-from ..stores.base import VectorStore
+from ..engines.embedding import decode_vector, image_embedder
+from ..stores.base import VectorStore, is_store_uri
 from ..stores.lock import IndexLock
 
 log = logging.getLogger(__name__)
@@ -100,12 +101,14 @@ class Indexer:
     max_pixels: int | None = None
     progress: bool = True
     store_kwargs: dict = field(default_factory=dict)
+    #: A :mod:`fashionrag.engines` engine for the embedding step (default: the local one, in this process).
+    engine: object = None
 
     def build(self, catalog: Catalog, out_dir: str | Path | None = None) -> tuple[VectorStore, IndexBuildReport]:
         """Embed ``catalog`` and, with ``out_dir``, save the index there. The folder is locked for the whole build:
         a second build into it fails at once (:class:`IndexBusyError`, naming this process), before any work."""
-        if out_dir is None:
-            return self._build(catalog, None)
+        if out_dir is None or is_store_uri(out_dir):  # a Milvus URI: the server keeps its own house
+            return self._build(catalog, out_dir)
         with IndexLock(out_dir):
             return self._build(catalog, out_dir)
 
@@ -138,28 +141,29 @@ class Indexer:
         # 2. embed cache misses in batches; a bad image is reported and skipped
         fresh: dict[str, np.ndarray] = {}
         failed: dict[str, str] = {}  # sha -> why it could not be embedded
-        bar = tqdm(total=len(todo), desc=f"embedding ({enc.name})", unit="img", disable=not self.progress or not todo)
-        try:
-            for start in range(0, len(todo), self.batch_size):
-                batch = todo[start : start + self.batch_size]
-                images, ok = [], []
-                for sha in batch:
-                    p = catalog.products[first_index[sha]]
-                    try:
-                        images.append(load_image(p.image_path, max_pixels=self.max_pixels))
-                        ok.append(sha)
-                    except InvalidImageError as exc:
-                        failed[sha] = str(exc)
-                if images:
-                    vecs = enc.encode_images(images, batch_size=self.batch_size)
-                    new = list(zip(ok, vecs))
-                    fresh.update(new)
+        engine = self.engine or engines.create("local")
+        names = {sha: str(catalog.products[first_index[sha]].image_path) for sha in todo}
+        # absolute paths: a worker's cwd (a Ray actor's) is not ours; errors name the image as the catalog does
+        jobs = [{"key": sha, "path": os.path.abspath(name), "name": name} for sha, name in names.items()]
+        worker = image_embedder(enc, max_pixels=self.max_pixels, batch_size=self.batch_size)
+        pending: list[tuple[str, np.ndarray]] = []
+        try:  # results are cached as they arrive: a killed build resumes from the cache
+            for row in engine.run(jobs, worker, batch_size=self.batch_size, progress=self.progress,
+                                  desc=f"embedding ({enc.name})"):
+                if row["error"]:
+                    failed[row["key"]] = row["error"]
+                    continue
+                pending.append((row["key"], decode_vector(row["data"], enc.dim)))
+                if len(pending) >= self.batch_size:
+                    fresh.update(pending)
                     if cache:
-                        cache.put_many(enc_key, new)
-                bar.update(len(batch))
+                        cache.put_many(enc_key, pending)
+                    pending = []
         finally:
-            bar.close()
+            fresh.update(pending)
             if cache:
+                if pending:
+                    cache.put_many(enc_key, pending)
                 cache.close()
         vectors_by_sha = {**cached, **fresh}
 
@@ -170,18 +174,21 @@ class Indexer:
             p = catalog.products[i]
             if vec is None:
                 reason = failed.get(sha, "image could not be embedded")
-                skipped.append(RowIssue(source=p.image_path or "", item_id=p.id, reason=reason))
+                source = p.image_path or ""
+                reason = reason.removeprefix(f"{source}: ")  # image errors start with the path: say it once
+                skipped.append(RowIssue(source=source, item_id=p.id, reason=reason))
                 continue
             ids.append(p.id)
             rows.append(vec)
             meta.append(p.model_dump())
         if not ids:
-            raise FashionRAGError(
+            raise CatalogError(
                 f"{catalog.source}: no image could be embedded; first problems:\n"
-                + "\n".join(f"  {s.item_id}: {s.reason}" for s in skipped[:5])
+                + "\n".join(f"  {format_issue(s)}" for s in skipped[:5])
             )
         store = stores.create(
-            "faiss", dim=enc.dim, encoder=enc.name, index_type=self.index_type, **self.store_kwargs
+            out_dir if is_store_uri(out_dir) else "faiss", dim=enc.dim, encoder=enc.name, index_type=self.index_type,
+            **self.store_kwargs,
         )
         store.upsert(ids, np.vstack(rows).astype(np.float32), meta)
         fingerprint = catalog.fingerprint

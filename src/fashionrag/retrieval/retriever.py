@@ -27,6 +27,10 @@ from ..stores.base import StoreHit, VectorStore
 from .filters import parse_filters
 
 
+#: Filter fields matched exactly as written (identifiers, not words).
+_EXACT_FIELDS = frozenset({"id", "image_path"})
+
+
 class Retriever:
     """Queries one store with the encoder that built it."""
 
@@ -47,13 +51,18 @@ class Retriever:
         self.store = store
         self.encoder = encoder
         self._present: dict[tuple[str, tuple[str, ...]], bool] = {}
+        self._values: dict[str, tuple[int, list[str] | None]] = {}
 
     @classmethod
-    def open(cls, index_dir: str | Path | None = None, encoder: Encoder | str | None = None) -> "Retriever":
-        """The index at ``index_dir`` (default: :func:`config.default_index_dir`) with its own encoder."""
-        path = Path(index_dir) if index_dir else config.default_index_dir()
+    def open(cls, index_dir: str | Path | VectorStore | None = None, encoder: Encoder | str | None = None
+             ) -> "Retriever":
+        """The index at ``index_dir`` with its own encoder: a FAISS directory (default:
+        :func:`config.default_index_dir`), a store URI (``milvus:./x.db``, ``milvus://host:port``) or an open store."""
         expect = encoder if isinstance(encoder, str) else (encoder.name if encoder is not None else None)
-        store = stores.open_store(path, expect_encoder=expect)
+        if isinstance(index_dir, VectorStore):
+            store = index_dir
+        else:
+            store = stores.open_store(index_dir or config.default_index_dir(), expect_encoder=expect)
         if isinstance(encoder, str):
             encoder = encoders.create(encoder)
         return cls(store, encoder)
@@ -91,7 +100,56 @@ class Retriever:
         vectors = np.asarray(vectors, dtype=np.float32)
         if vectors.ndim == 1:
             vectors = vectors[None, :]
-        return self.store.search(vectors, k=k, filters=dict(filters) if filters else None)
+        return self.store.search(vectors, k=k, filters=self.match_filters(filters) if filters else None)
+
+    # -- filter values: case-insensitive matching and "which values exist" ----------------------------------------
+    def field_values(self, field: str) -> list[str] | None:
+        """Distinct values of ``field`` in the index (None when the store cannot tell), cached per store size."""
+        lister = getattr(self.store, "field_values", None)
+        if lister is None:
+            return None
+        size = len(self.store)
+        cached = self._values.get(field)
+        if cached is None or cached[0] != size:
+            cached = self._values[field] = (size, lister(field))
+        return cached[1]
+
+    def match_filters(self, filters: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
+        """Filter values spelled as the index spells them: ``gender=men`` matches ``Men`` (case-insensitive; a value
+        that exists as written is kept as is). Ids and paths are matched exactly."""
+        out: dict[str, list[str]] = {}
+        for field, wanted in filters.items():
+            wanted = [wanted] if isinstance(wanted, str) else list(wanted)
+            known = None if field in _EXACT_FIELDS else self.field_values(field)
+            if not known:
+                out[field] = list(wanted)
+                continue
+            exact = set(known)
+            folded: dict[str, list[str]] = {}
+            for value in known:
+                folded.setdefault(value.casefold(), []).append(value)
+            values: list[str] = []
+            for v in map(str, wanted):
+                values.extend([v] if v in exact else folded.get(v.casefold(), [v]))
+            out[field] = list(dict.fromkeys(values))
+        return out
+
+    def filter_hint(self, filters: Mapping[str, Sequence[str]], limit: int = 20) -> str | None:
+        """Why a filtered search found nothing, in one line: which filter matches no product, and which values
+        that field has in this index. None when every filter matches something on its own."""
+        parts = []
+        for field, wanted in self.match_filters(filters).items():
+            known = self.field_values(field)
+            if known is None or set(wanted) & set(known):
+                continue
+            shown = ", ".join(known[:limit]) + (f", ... ({len(known) - limit} more)" if len(known) > limit else "")
+            parts.append(f"no product has {field}={'|'.join(wanted)}; "
+                         + (f"{field} values in this index: {shown}" if known else f"no product has a {field}"))
+        if parts:
+            return "; ".join(parts)
+        if len(filters) > 1:
+            return "each filter matches some products, but no product matches all of them"
+        return None
 
     def search(
         self,
@@ -106,6 +164,7 @@ class Retriever:
         if k < 1:
             raise InvalidInputError(f"k must be at least 1, got {k}")
         flt = parse_filters(filters)
+        flt = self.match_filters(flt) if flt else flt
         q = self.embed_query(text, image, text_weight=text_weight)
         hits = self.nearest(q, k=k, filters=flt or None)[0]
         return SearchResult(

@@ -231,16 +231,33 @@ class MilvusStore(VectorStore):
         return f"MilvusStore({self.uri!r}#{self.name}, dim={self.dim}, encoder={self.encoder!r}, kind={self._kind!r})"
 
     def ids(self) -> list[str]:
-        out: list[str] = []
+        return [r["pk"] for rows in self._scan([]) for r in rows]
+
+    def field_values(self, field: str) -> list[str] | None:
+        """Sorted distinct values of ``field`` among live rows (``[]`` for a standard field no row has); None for a
+        field this store has never seen. One scan of the ``tags`` column (callers cache it per store size)."""
+        key = field if field in self._known else (f"attributes.{field}" if f"attributes.{field}" in self._known else None)
+        if key is None:
+            return [] if field in FILTERABLE_FIELDS else None
+        prefix = f"{key}="
+        values: set[str] = set()
+        for rows in self._scan(["tags"]):
+            for row in rows:
+                values.update(t[len(prefix):] for t in row["tags"] if t.startswith(prefix))
+        return sorted(values)
+
+    def _scan(self, fields: list[str], page: int = 10_000) -> Iterator[list[dict]]:
+        """Every live row, in pages ordered by primary key (no offset limit: works on every deployment)."""
         last = None
-        while True:  # pk-ordered pages: no offset limit, works on every deployment
+        while True:
             expr = "" if last is None else f"pk > {quote(last)}"
-            page = _call(self, self._client.query, self._physical, filter=expr, output_fields=["pk"], limit=10_000)
-            if not page:
-                return out
-            keys = sorted(r["pk"] for r in page)
-            out.extend(keys)
-            last = keys[-1]
+            rows = _call(self, self._client.query, self._physical, filter=expr, output_fields=["pk", *fields],
+                         limit=page)
+            if not rows:
+                return
+            rows.sort(key=lambda r: r["pk"])
+            yield rows
+            last = rows[-1]["pk"]
 
     def get(self, id: str) -> dict[str, Any] | None:
         rows = _call(self, self._client.get, self._physical, ids=[id], output_fields=["meta"])
@@ -527,6 +544,8 @@ def _connect(uri: str, token: str | None, timeout: float):
         kwargs["token"] = token
     if _is_lite(uri):
         Path(uri).parent.mkdir(parents=True, exist_ok=True)
+        # The in-process Lite server logs the client's probes of optional RPCs it lacks as errors: harmless.
+        logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
     try:
         return MilvusClient(**kwargs)
     except Exception as exc:
