@@ -106,3 +106,24 @@ def test_a_photo_embeds_the_same_as_a_file_or_as_a_pil_image(lite, tmp_path):
     a = lite.encode_images([str(path)])
     b = lite.encode_images([load_image(path)])
     assert float((a * b).sum()) > 0.995
+
+
+def test_demo_quotes_the_model_cards_figures_only_for_the_packaged_weights(lite, tmp_path):
+    """assets/lite/metrics.json belongs to the committed weights: a user-trained lite:<dir> model with the same
+    architecture but other weights is not shown them."""
+    import torch
+
+    from fashionrag.encoders.lite import LiteModel, save_lite
+    from fashionrag.pipelines.demo import encoder_val_metrics
+
+    card = json.loads((default_weights_dir() / "metrics.json").read_text())
+    assert card["encoder_fingerprint"] == lite.fingerprint  # measured on these very weights
+    assert card["eval_split"] == "val" and card["reference_split"] == ["train"] and card["leak_check"]["same_id"] == 0
+    shown = encoder_val_metrics(lite)
+    assert shown["knn_accuracy.articleType"] == round(card["knn_accuracy"]["articleType"], 3)
+    assert shown["t2i.r1"] == round(card["t2i"]["r1"], 3)
+
+    torch.manual_seed(1)
+    mine = encoders.create(f"lite:{save_lite(LiteModel(lite.cfg), lite.cfg, tmp_path / 'mine')}")
+    assert mine.name.startswith("lite") and mine.fingerprint != lite.fingerprint
+    assert encoder_val_metrics(mine) is None

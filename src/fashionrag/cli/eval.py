@@ -76,7 +76,8 @@ def cmd_retrieval(args: argparse.Namespace):
           f"({res.queries['prompt_labels']} labels; not zero-shot for lite)")
     knn = "  ".join(f"{k} {v:.3f}" for k, v in res.knn_accuracy.items())
     print(f"kNN@{res.k}         {knn}")
-    print(f"throughput     {res.images_per_s:.0f} images/s (files -> embeddings)")
+    print(f"throughput     {res.images_per_s:.0f} images/s (files -> embeddings; {res.machine.get('cpus')} CPUs, "
+          f"load average {res.machine.get('load_average_before')} -> {res.machine.get('load_average_after')})")
     for note in res.notes:
         print(f"note: {note}")
     return None

@@ -14,6 +14,7 @@ The tasks follow Marqo's fashion leaderboard and FashionCLIP's KAGL protocol:
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
@@ -175,10 +176,19 @@ class RetrievalEvalResult(BaseModel):
     knn_accuracy: dict[str, float]
     knn_tau: float = Field(description="Vote temperature of the kNN accuracy (the caption pipeline's).")
     images_per_s: float = Field(description="Image files -> embeddings per second (decoding included).")
+    machine: dict[str, Any] = Field(
+        default_factory=dict, description="CPUs and load average (1 min) before and after: throughput depends on it.")
     seconds: float
     leak_check: LeakCheck
     skipped: list[str] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
+
+
+def _load_average() -> Optional[float]:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):  # not on every platform
+        return None
 
 
 def _encode_gallery(encoder, products: list[Product], batch_size: int, progress: bool):
@@ -253,6 +263,7 @@ def run_retrieval_eval(
     if k < 1:
         raise InvalidInputError(f"--k must be >= 1, got {k}")
     t_start = time.perf_counter()
+    load_before = _load_average()
     eval_cat, ref_cat, split, ref_splits = reference_catalogs(catalog, index_catalog, split)
     if not eval_cat.products:
         raise CatalogError(f"{catalog}: no products to evaluate{f' in split {split!r}' if split else ''}")
@@ -317,6 +328,7 @@ def run_retrieval_eval(
         knn_accuracy=knn,
         knn_tau=tau,
         images_per_s=round(len(products) / max(enc_seconds, 1e-9), 1),
+        machine={"cpus": os.cpu_count(), "load_average_before": load_before, "load_average_after": _load_average()},
         seconds=round(time.perf_counter() - t_start, 1),
         leak_check=leak,
         skipped=skipped,

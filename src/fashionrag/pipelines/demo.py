@@ -107,7 +107,8 @@ def run_demo(catalog_dir: str, out_dir: str = "out", encoder: str | None = None,
     captions, cap_page = run_captions(searcher, query_cat, out, say)
     metrics = encoder_val_metrics(enc)
     if metrics:
-        say("\nlite encoder, KAGL val (REF = train): " + "  ".join(f"{k} {v}" for k, v in metrics.items()))
+        say("\nthis encoder's figures from the packaged model card (assets/lite/metrics.json; KAGL val, REF = train): "
+            + "  ".join(f"{k} {v}" for k, v in metrics.items()))
     return DemoReport(encoder=enc.name, meaningful=meaningful, index_dir=str(index_dir), indexed=build.indexed,
                       html=str(page), queries=queries, captions_html=cap_page, captions=captions,
                       encoder_val_metrics=metrics)
@@ -139,7 +140,9 @@ def run_captions(retriever: Retriever, query_cat, out: Path, say) -> tuple[list[
 
 
 def encoder_val_metrics(enc) -> dict | None:
-    """The packaged lite model's measured val metrics (from its model card data), for the demo's summary line."""
+    """The packaged lite model's measured KAGL val metrics (assets/lite/metrics.json, the model card's figures),
+    for the demo's summary line — only when ``enc`` *is* that model: the weights fingerprint must match, so a
+    user-trained ``lite:<dir>`` model (or a later retrain) is never shown numbers it did not earn."""
     if not enc.name.startswith("lite"):
         return None
     from importlib import resources
@@ -147,6 +150,8 @@ def encoder_val_metrics(enc) -> dict | None:
     try:
         data = json.loads(resources.files("fashionrag").joinpath("assets/lite/metrics.json").read_text())
     except (FileNotFoundError, OSError, json.JSONDecodeError):
+        return None
+    if not data.get("encoder_fingerprint") or data["encoder_fingerprint"] != getattr(enc, "fingerprint", None):
         return None
     keys = ("t2i.r1", "t2i.r10", "t2i.mrr", "category_p1", "color_p1", "prompt_articleType_wf1",
             "knn_accuracy.articleType", "knn_accuracy.baseColour", "knn_accuracy.gender", "images_per_s")
