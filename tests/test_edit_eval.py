@@ -119,42 +119,34 @@ def test_paper_protocol_keeps_the_ground_truth_and_skips_paste_back(dresscode_te
 def test_leak_guard_finds_evaluated_photos_by_id_and_by_content(dresscode_test, tmp_path):
     import shutil
 
-    from fashionrag.core.errors import CatalogError
+    from fashionrag.eval.leaks import ReferenceOverlapError
 
     enc = encoders.create("tiny")
     d = dresscode_test / "upper_body" / "images"
     copy = tmp_path / "renamed.jpg"
     shutil.copy(d / "010000_0.jpg", copy)  # an evaluated person photo under another name and id
     garments = sorted(d.glob("*_1.jpg"))
-    rows = [(p.stem, p) for p in garments] + [("other-id", copy)]
-    store = stores.create("faiss", dim=enc.dim, encoder=enc.name)
-    store.upsert([r[0] for r in rows], enc.encode_images([str(r[1]) for r in rows]),
-                 [{"id": r[0], "image_path": str(r[1]), "subcategory": "upper_body"} for r in rows])
-    pipe = FashionRAGPipeline.from_profile("tiny", device="cpu", retriever=Retriever(store, enc))
+
+    def gallery(extra):
+        rows = [(p.stem, p) for p in garments] + extra
+        store = stores.create("faiss", dim=enc.dim, encoder=enc.name)
+        store.upsert([r[0] for r in rows], enc.encode_images([str(r[1]) for r in rows]),
+                     [{"id": r[0], "image_path": str(r[1]), "subcategory": "upper_body"} for r in rows])
+        return Recorder(FashionRAGPipeline.from_profile("tiny", device="cpu", retriever=Retriever(store, enc)))
+
     ds = DressCodeDataset(dresscode_test, "test", ["upper_body"], size=(128, 96))
-    with pytest.raises(CatalogError, match=r"1 reference index rows overlap .*1 by identical image bytes.*--allow-overlap"):
-        run_edit_eval(pipe, ds, k_values=(1,), limit=2, steps=1, metric_encoder=enc, out_dir=tmp_path, progress=False)
-    rec = Recorder(pipe)
+    # byte-identical image under another id: always found, kept out of retrieval, reported
+    rec = gallery([("other-id", copy)])
+    res = run_edit_eval(rec, ds, k_values=(1,), limit=2, steps=1, metric_encoder=enc, out_dir=tmp_path, progress=False)
+    assert res.leak_check.same_image == 1 and res.leak_check.dropped == ["other-id"] and "dropped 1" in res.note
+    assert all("other-id" in excluded for _, excluded, _ in rec.calls)
+    # an evaluated sample's own id in the gallery: an error naming the count and the fix, unless allowed
+    rec = gallery([("upper_body/000000_0.jpg", d / "000000_0.jpg")])
+    with pytest.raises(ReferenceOverlapError, match=r"1 of the 2 evaluated .*--allow-overlap"):
+        run_edit_eval(rec, ds, k_values=(1,), limit=2, steps=1, metric_encoder=enc, out_dir=tmp_path, progress=False)
     res = run_edit_eval(rec, ds, k_values=(1,), limit=2, steps=1, metric_encoder=enc, out_dir=tmp_path, progress=False,
                         allow_overlap=True)
-    assert res.overlap.by_hash == ["other-id"] and res.overlap.by_id == [] and "1 reference rows" in res.note
-    assert all("other-id" in excluded for _, excluded, _ in rec.calls)
-    # by id: an index row whose id is an evaluated sample's id
-    from fashionrag.eval.edit import check_overlap
-
-    rep = check_overlap([("upper_body/000000_0.jpg", None)], _IdStore(["upper_body/000000_0.jpg", "x"]), allow_overlap=True)
-    assert rep.by_id == ["upper_body/000000_0.jpg"] and rep.count == 1
-
-
-class _IdStore:
-    def __init__(self, ids):
-        self._ids = ids
-
-    def ids(self):
-        return list(self._ids)
-
-    def get(self, _id):
-        return {}
+    assert res.leak_check.allowed and res.leak_check.same_id == 1 and "not a held-out evaluation" in res.note
 
 
 def test_kid_is_one_kid_or_proper_subsets():

@@ -8,6 +8,7 @@ from ..core.errors import InvalidInputError
 from ..eval.edit import run_edit_eval
 from ..pipelines.edit_profiles import DIFFUSION_PROFILES
 from . import add_json_flag
+from .eval_flags import add_allow_overlap_flag
 
 
 def register_edit_eval(esub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -41,8 +42,7 @@ def register_edit_eval(esub: argparse._SubParsersAction) -> argparse.ArgumentPar
                    help="paper: the reference's setting (ground truth in the gallery, no paste-back, Dress Code masks)")
     e.add_argument("--mask-type", default="mask", choices=["mask", "bounding_box"],
                    help="Dress Code inpainting masks as the reference builds them (default: mask)")
-    e.add_argument("--allow-overlap", action="store_true",
-                   help="evaluate even when evaluated photos are in the reference index (those rows are then excluded)")
+    add_allow_overlap_flag(e)
     e.add_argument("--encoder", default=None, help="metric encoder (default: the index's)")
     e.add_argument("--out", default=None, help="directory for the generated images")
     e.add_argument("--device", default=None)

@@ -14,9 +14,9 @@ The ground-truth garment is excluded from the retrieval gallery by default; the 
 retrieves from a gallery that contains it, so its numbers are not directly comparable (say so).
 ``protocol="paper"`` runs the reference's setting: ground truth kept in the gallery, no paste-back.
 
-Before anything runs, :func:`check_overlap` compares the evaluated photos with the reference index by id *and*
-by image content hash, and refuses an overlap unless ``allow_overlap`` (then the overlapping index rows are
-excluded from retrieval and the result says how many).
+Before anything runs, the shared leak guard (:func:`fashionrag.eval.leaks.guard_reference`) compares the evaluated
+photos with the gallery index by product id *and* by image content hash: a shared id is an error unless
+``allow_overlap``; a byte-identical image under another id is kept out of retrieval and reported.
 """
 
 from __future__ import annotations
@@ -29,8 +29,9 @@ import numpy as np
 from PIL import Image
 from pydantic import BaseModel, Field
 
-from ..core.errors import CatalogError, InvalidInputError
-from ..core.images import file_sha256
+from ..core.errors import InvalidInputError
+from ..core.schemas import Product
+from .leaks import LeakCheck, guard_reference
 
 log = logging.getLogger(__name__)
 
@@ -90,56 +91,6 @@ def kid_settings(n: int) -> tuple[int, int, str]:
     if n >= 100:
         return 10, n // 2, f"KID: mean of 10 random subsets of {n // 2} of {n}"
     return 1, n, f"KID: one KID on all {n} (too few images for subsets)"
-
-
-# ------------------------------------------------------------------------------------------ leak guard
-
-class OverlapReport(BaseModel):
-    """Evaluated photos that are also in the reference index (by product id or by image content hash)."""
-
-    evaluated: int
-    reference: int
-    by_id: list[str] = Field(default_factory=list, description="Evaluated ids that are also index ids.")
-    by_hash: list[str] = Field(default_factory=list, description="Index ids whose image bytes equal an evaluated photo's.")
-    allowed: bool = False
-
-    @property
-    def index_ids(self) -> list[str]:
-        """The index rows to keep out of retrieval."""
-        return sorted(set(self.by_id) | set(self.by_hash))
-
-    @property
-    def count(self) -> int:
-        return len(self.index_ids)
-
-
-def check_overlap(items: Sequence[tuple[str, Optional[str]]], store, *, allow_overlap: bool = False) -> OverlapReport:
-    """Compare evaluated ``(id, image_path)`` pairs with every row of ``store`` by id and by image sha256.
-
-    Always runs, whatever the paths are. An overlap raises :class:`CatalogError` naming the count and the fix,
-    unless ``allow_overlap`` (the caller then excludes :attr:`OverlapReport.index_ids` from retrieval)."""
-    eval_ids = {str(i) for i, _ in items}
-    hashes: dict[str, str] = {}
-    for _, path in items:
-        if path and Path(path).is_file():
-            hashes.setdefault(file_sha256(path), str(path))
-    ids = [str(i) for i in store.ids()]
-    by_id = sorted(eval_ids & set(ids))
-    by_hash = []
-    for rid in ids:
-        path = (store.get(rid) or {}).get("image_path")
-        if path and Path(path).is_file() and file_sha256(path) in hashes:
-            by_hash.append(rid)
-    report = OverlapReport(evaluated=len(items), reference=len(ids), by_id=by_id, by_hash=sorted(by_hash),
-                           allowed=allow_overlap)
-    if report.count and not allow_overlap:
-        raise CatalogError(
-            f"{report.count} reference index rows overlap the evaluated photos ({len(by_id)} by product id, "
-            f"{len(by_hash)} by identical image bytes): build the reference index from another split (e.g. "
-            "`fashionrag index build --catalog DIR --split train`), or pass --allow-overlap to evaluate anyway "
-            "with those rows excluded from retrieval"
-        )
-    return report
 
 
 def masked_psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
@@ -204,7 +155,7 @@ class EditEvalResult(BaseModel):
     protocol: str = Field(default="ours", description="'ours' or 'paper' (ground truth in the gallery, no paste-back).")
     paste_back: bool = Field(default=True, description="Whether pixels outside the mask were the input's.")
     kid: str = Field(default="", description="How KID was computed (subsets or one KID on the whole set).")
-    overlap: Optional[OverlapReport] = Field(default=None, description="Evaluated photos found in the reference index.")
+    leak_check: Optional[LeakCheck] = Field(default=None, description="Evaluated photos found in the gallery index.")
     encoder: str = Field(description="Encoder for CLIP-T / CLIP-I (and the Fréchet fallback).")
     fid_backend: str = Field(description="'clean-fid' or 'encoder:<name>' (Fréchet distance on its features).")
     gt_excluded: bool
@@ -263,10 +214,13 @@ def run_edit_eval(
     samples = [s for s in (dataset[i] for i in range(n)) if s is not None]
     if len(samples) < 2:
         raise InvalidInputError("the edit evaluation needs at least 2 samples")
-    overlap = None
+    leak = None
     if retriever is not None:
-        overlap = check_overlap([(s.id, s.image_path) for s in samples], retriever.store, allow_overlap=allow_overlap)
-    leaked = overlap.index_ids if overlap is not None else []
+        store = retriever.store
+        ref_rows = [Product(id=str(i), image_path=(store.get(i) or {}).get("image_path")) for i in store.ids()]
+        leak = guard_reference([Product(id=s.id, image_path=s.image_path) for s in samples], ref_rows,
+                               allow_overlap=allow_overlap, reference_name="the garment gallery index")
+    leaked = list(leak.dropped) if leak is not None else []
     kid_subsets, kid_size, kid_note = kid_settings(len(samples))
     root = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="fashionrag-eval-edit-"))
     real_dir = root / "real"
@@ -323,15 +277,15 @@ def run_edit_eval(
     if fid_backend != "clean-fid":
         note += f"; FID/KID are Fréchet/kernel distances on {metric_encoder.name} features, not Inception FID"
     note += f"; kd_encoder {kid_note}"
-    if overlap is not None and overlap.count:
-        note += f"; {overlap.count} reference rows overlapping the evaluated photos were excluded from retrieval (--allow-overlap)"
+    if leak is not None:
+        note += "; " + "; ".join(leak.notes())
     return EditEvalResult(dataset=dataset_name, samples=len(samples), encoder=metric_encoder.name, fid_backend=fid_backend,
                           gt_excluded=exclude_gt, note=note, steps=steps, rows=rows, protocol=protocol,
-                          paste_back=paste_back, kid=kid_note, overlap=overlap)
+                          paste_back=paste_back, kid=kid_note, leak_check=leak)
 
 
 def exclusions(sample, exclude_gt: bool, leaked: Sequence[str] = ()) -> list[str]:
-    """The ids kept out of one sample's retrieval: its ground-truth garment (unless the protocol keeps it) and any
-    reference rows that overlap the evaluated photos."""
+    """The ids kept out of one sample's retrieval: its ground-truth garment (unless the protocol keeps it) and the
+    gallery rows the leak guard dropped (byte-identical copies of evaluated photos)."""
     ids = [sample.garment_id] if exclude_gt and sample.garment_id else []
     return ids + [i for i in leaked if i not in ids]

@@ -1,0 +1,288 @@
+"""The offline ``lite`` editor on synthetic photos with known geometry: warps, shading, preservation, modes,
+retrieval with named attributes, and each one-line error."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+pytest.importorskip("cv2")
+
+from fashionrag import stores
+from fashionrag.core.errors import CatalogError, InvalidInputError
+from fashionrag.editors.query import QueryParser
+from fashionrag.editors.regions import GarmentRegion
+from fashionrag.editors.transfer import align, replace, restyle
+from fashionrag.editors.warp import ThinPlateSpline, backward_maps, fit_backward, remap
+from fashionrag.pipelines.edit_lite import LiteEditPipeline
+from fashionrag.retrieval.retriever import Retriever
+from fashionrag.vision import keypoints as K
+
+H, W = 240, 180
+
+
+def _kp(dx: float = 0.0, dy: float = 0.0, s: float = 1.0) -> np.ndarray:
+    kp = K.empty()
+    for i, (x, y) in {K.NOSE: (90, 30), K.NECK: (90, 60), K.R_SHOULDER: (60, 60), K.L_SHOULDER: (120, 60),
+                      K.R_ELBOW: (45, 100), K.L_ELBOW: (135, 100), K.R_WRIST: (40, 140), K.L_WRIST: (140, 140),
+                      K.R_HIP: (70, 150), K.L_HIP: (110, 150), K.R_KNEE: (70, 200), K.L_KNEE: (110, 200)}.items():
+        kp[i] = (90 + (x - 90) * s + dx, 30 + (y - 30) * s + dy, 1)
+    return kp
+
+
+def _person(colour=(40, 60, 160), kp=None, stripes: bool = False, shade: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A flat 'person' on white: skin head/arms/legs, a top between shoulders and hips; returns rgb, top, person."""
+    kp = _kp() if kp is None else kp
+    img = Image.new("RGB", (W, H), (255, 255, 255))
+    d = ImageDraw.Draw(img)
+    skin = (205, 150, 120)
+    (nx, ny), (rsx, rsy), (lsx, _), (rhx, rhy), (lhx, _) = (kp[i, :2] for i in (K.NOSE, K.R_SHOULDER, K.L_SHOULDER, K.R_HIP, K.L_HIP))
+    d.ellipse([nx - 18, ny - 22, nx + 18, ny + 22], fill=skin)
+    for a, b in ((K.R_SHOULDER, K.R_WRIST), (K.L_SHOULDER, K.L_WRIST)):
+        d.line([tuple(kp[a, :2]), tuple(kp[K.R_ELBOW if a == K.R_SHOULDER else K.L_ELBOW, :2]), tuple(kp[b, :2])], fill=skin, width=14)
+    d.rectangle([rhx - 8, rhy, lhx + 8, H], fill=(30, 30, 30))  # dark trousers
+    top = Image.new("L", (W, H), 0)
+    ImageDraw.Draw(top).polygon([(rsx - 6, rsy - 4), (lsx + 6, rsy - 4), (lhx + 6, rhy + 6), (rhx - 6, rhy + 6)], fill=255)
+    m = np.asarray(top) > 0
+    rgb = np.asarray(img).copy()
+    base = np.array(colour, np.float32)
+    if stripes:
+        band = (np.arange(W)[None, :] // 8) % 2 == 0
+        rgb[m & band] = (230, 230, 230)
+        rgb[m & ~band] = base.astype(np.uint8)
+    else:
+        rgb[m] = base.astype(np.uint8)
+    if shade:  # a vertical fold: darker band in the middle of the top
+        fold = np.exp(-((np.arange(W) - 90) / 10.0) ** 2)[None, :] * np.ones((H, 1))
+        rgb = np.where(m[..., None], np.clip(rgb * (1 - 0.45 * fold[..., None]), 0, 255), rgb).astype(np.uint8)
+    person = np.asarray(img.convert("L")) < 250
+    person = person | m
+    return rgb, m, person
+
+
+def _region(mask, kp, person=None) -> GarmentRegion:
+    return GarmentRegion(mask=mask.astype(bool), keypoints=kp, source="on-model", person=person)
+
+
+def test_tps_recovers_a_known_warp():
+    rng = np.random.default_rng(0)
+    src = rng.uniform(10, 170, (8, 2))
+    affine = np.array([[1.1, 0.15], [-0.05, 0.9]])
+    dst = src @ affine.T + [5.0, -3.0]
+    tps = ThinPlateSpline.fit(dst, src)  # backward: destination -> source
+    assert np.allclose(tps(dst), src, atol=1e-6)
+    probe = rng.uniform(20, 160, (50, 2))
+    assert np.allclose(tps(probe @ affine.T + [5.0, -3.0]), probe, atol=1e-4)  # an affine map is reproduced exactly
+    # an image warped by a shift comes back shifted
+    img = np.zeros((60, 80, 3), np.uint8)
+    img[20:30, 30:40] = 255
+    shift = fit_backward(np.array([[10.0, 10], [50, 10], [10, 50], [50, 50]]), np.array([[15.0, 12], [55, 12], [15, 52], [55, 52]]))
+    out = remap(img, shift, (60, 80), maps=backward_maps(shift, (60, 80)))
+    ys, xs = np.nonzero(out[..., 0] > 127)
+    assert (ys.min(), ys.max(), xs.min(), xs.max()) == (18, 27, 25, 34)
+
+
+def test_align_maps_the_garment_onto_the_body_from_keypoints():
+    kp_p = _kp()
+    kp_g = _kp(dx=12, dy=-8, s=0.8)  # the catalog model stands elsewhere, smaller
+    rgb_g, top_g, _ = _person((200, 30, 30), kp_g, shade=False)
+    _, top_p, _ = _person(kp=kp_p)
+    al = align(_region(top_p, kp_p), _region(top_g, kp_g), rgb_g, "upper_body")
+    assert al.method == "tps" and al.pairs == 7 and al.pose_fit > 0.95
+    assert al.shape_fit > 0.85  # the warped garment lands on the worn one
+    assert (al.rgb[top_p & al.mask] == (200, 30, 30)).all(-1).mean() > 0.9
+
+
+def test_restyle_keeps_the_shading_and_every_outside_pixel():
+    kp = _kp()
+    rgb, top, person = _person((40, 60, 160), kp, shade=True)
+    rgb_g, top_g, _ = _person((200, 30, 30), kp, shade=False)
+    worn = _region(top, kp, person)
+    al = align(worn, _region(top_g, kp), rgb_g, "upper_body")
+    out, region = restyle(rgb, worn, al)
+    assert np.array_equal(out[~region], rgb[~region])  # outside the edit region: the input, exactly
+    assert np.array_equal(region, top)
+    inside = out[top].astype(int)
+    assert (inside[:, 0] > inside[:, 2]).mean() > 0.95  # now red, not blue
+    # the fold survives: the middle column of the top is darker than its sides, as in the input
+    row = 110
+    mid, side = out[row, 90].astype(int).sum(), out[row, 70].astype(int).sum()
+    assert mid < 0.8 * side
+    from fashionrag.editors.transfer import luminance, srgb_to_linear
+
+    def contrast(img):
+        y = luminance(srgb_to_linear(img[row, [90, 70]]))
+        return 1 - y[0] / y[1]
+
+    assert contrast(out) > 0.6 * contrast(rgb) > 0.2  # the person's fold, in linear light, mostly kept
+
+
+def test_replace_paints_the_new_shape_and_fills_what_is_uncovered():
+    kp = _kp()
+    rgb, top, person = _person((40, 60, 160), kp, shade=False)
+    worn = _region(top, kp, person)
+    # a narrower garment: the old top's sides are uncovered and must be filled from around them
+    narrow = np.zeros_like(top)
+    narrow[60:156, 75:106] = True
+    g_rgb = np.zeros_like(rgb)
+    g_rgb[narrow] = (200, 30, 30)
+    al = align(worn, _region(narrow, kp), g_rgb, "upper_body")
+    out, region = replace(rgb, worn, al)
+    assert np.array_equal(out[~region], rgb[~region])
+    assert (out[al.mask & (narrow)] [:, 0] > 150).mean() > 0.9
+    uncovered = top & ~al.mask
+    assert uncovered.sum() > 500
+    blue = (np.abs(out[uncovered].astype(int) - (40, 60, 160)).sum(-1) < 30).mean()
+    assert blue < 0.2  # the old garment does not show through
+
+
+def test_query_parser_uses_the_catalog_vocabulary():
+    p = QueryParser(["Navy Blue", "Blue", "Red", "Off White"], ["Shirts", "Tshirts", "Jeans", "Kurtas"], ["Men", "Women"])
+    q = p.parse("navy blue check shirt")
+    assert (q.colour, q.article_type, q.gender, q.patterns) == ("Navy Blue", "Shirts", None, ["check"])
+    assert q.filters() == {"colour": ["Navy Blue"], "article_type": ["Shirts"]}
+    q = p.parse("Off-White t-shirt for women")
+    assert (q.colour, q.article_type, q.gender) == ("Off White", "Tshirts", "Women")
+    assert p.parse("blue jeans").article_type == "Jeans" and p.parse("a kurta").article_type == "Kurtas"
+    assert p.parse("something nice").filters() == {}
+
+
+# ------------------------------------------------------------------------------ the pipeline, end to end
+
+class FixedEncoder:
+    name, dim = "fixed", 4
+
+    def encode_texts(self, texts, **_):
+        return np.tile(np.array([[1, 0, 0, 0]], np.float32), (len(texts), 1))
+
+    def encode_images(self, images, **_):
+        return np.tile(np.array([[1, 0, 0, 0]], np.float32), (len(images), 1))
+
+
+def _lm_from(kp: np.ndarray) -> np.ndarray:
+    """MediaPipe-style (33, 5) landmarks whose OpenPose mapping is ``kp``."""
+    lm = np.zeros((33, 5), np.float32)
+    for op, mp in K.MEDIAPIPE_TO_OPENPOSE18.items():
+        if kp[op, 2] > 0:
+            lm[mp] = (kp[op, 0], kp[op, 1], 0, 0.99, 0.99)
+    return lm
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory):
+    d = tmp_path_factory.mktemp("shop")
+    kp = _kp()
+    persons = {}
+    rows = [("red-shirt", "Red", "Shirts", "Men", (200, 30, 30), [1, 0, 0, 0]),
+            ("navy-shirt", "Navy Blue", "Shirts", "Men", (20, 30, 90), [0.9, 0.43, 0, 0]),
+            ("green-tee", "Green", "Tshirts", "Women", (30, 160, 40), [0.8, 0, 0.6, 0])]
+    vecs, metas = [], []
+    for gid, colour, art, gender, rgbc, v in rows:
+        rgb, _, person = _person(rgbc, kp, shade=False)
+        path = d / f"{gid}.png"
+        Image.fromarray(rgb).save(path)
+        persons[str(path)] = person
+        vecs.append(np.asarray(v, np.float32) / np.linalg.norm(v))
+        metas.append({"id": gid, "image_path": str(path), "title": f"{colour} {art}", "subcategory": "Topwear",
+                      "colour": colour, "article_type": art, "gender": gender})
+    store = stores.create("faiss", dim=4, encoder="fixed")
+    store.upsert([r[0] for r in rows], np.stack(vecs), metas)
+    photo_rgb, _, person = _person((40, 120, 200), kp, shade=True)
+    photo = d / "person.png"
+    Image.fromarray(photo_rgb).save(photo)
+    persons[str(photo)] = person
+    return d, store, photo, persons, kp
+
+
+def _pipe(store, persons, kp, **kw):
+    lm = _lm_from(kp)
+
+    def seg(rgb):  # the silhouette of whichever synthetic photo this is
+        return (np.asarray(rgb).astype(int).sum(-1) < 750).astype(np.float32)
+
+    return LiteEditPipeline(Retriever(store, FixedEncoder()), pose_estimator=lambda rgb: lm, person_segmenter=seg, **kw)
+
+
+def test_lite_edit_end_to_end(shop):
+    d, store, photo, persons, kp = shop
+    pipe = _pipe(store, persons, kp)
+    res = pipe(photo, "navy blue shirt", k=2)
+    assert res.profile == "lite" and res.mode in ("restyle", "replace")
+    assert res.retrieved[0].id == "navy-shirt" and {g.colour for g in res.retrieved} == {"Navy Blue"}  # the colour filter
+    assert res.filters["colour"] == ["Navy Blue"] and res.filters["article_type"] == ["Shirts"]
+    src, out, m = np.asarray(Image.open(photo).convert("RGB")), np.asarray(res.image), np.asarray(res.mask_image) > 0
+    assert res.image.size == Image.open(photo).size and m.any()
+    assert np.array_equal(out[~m], src[~m])
+    assert set(res.scores) == {g.id for g in res.retrieved} and res.timings["total"] > 0
+    assert json.loads(res.model_dump_json())["mode"] == res.mode and "image" not in json.loads(res.model_dump_json())
+    # no green shirt for men: the gender, then the type filter are relaxed (the colour holds), and the result says so
+    res = pipe(photo, "green shirt", k=1)
+    assert [g.id for g in res.retrieved] == ["green-tee"] and res.filters["colour"] == ["Green"]
+    relaxed = [n for n in res.notes if "relaxed" in n]
+    assert len(relaxed) == 2 and "gender" in relaxed[0] and "article_type" in relaxed[1]
+    # the modes can be forced
+    assert pipe(photo, "red shirt", k=1, mode="replace").mode == "replace"
+    assert pipe(photo, "red shirt", k=1, mode="restyle").mode == "restyle"
+
+
+def test_lite_errors_are_clear(shop, tmp_path):
+    d, store, photo, persons, kp = shop
+    pipe = _pipe(store, persons, kp)
+    nobody = LiteEditPipeline(Retriever(store, FixedEncoder()), pose_estimator=lambda rgb: None,
+                              person_segmenter=lambda rgb: np.zeros(rgb.shape[:2], np.float32))
+    with pytest.raises(InvalidInputError, match="no person found"):
+        nobody(photo, "red shirt", k=1)
+    with pytest.raises(InvalidInputError, match="not visible"):
+        pipe(photo, "red shirt", k=1, keypoints=_kp() * [1, 1, 0])  # no visible shoulders or hips
+    blank = tmp_path / "blank.png"
+    Image.new("RGB", (W, H), (255, 255, 255)).save(blank)
+    with pytest.raises(InvalidInputError, match="no upper body garment found in"):
+        pipe(photo, "x", garments=[str(blank)])
+    with pytest.raises(CatalogError, match="dresses"):
+        pipe(photo, "a dress", category="dresses", k=1)
+    with pytest.raises(InvalidInputError, match="mode"):
+        pipe(photo, "red shirt", k=1, mode="paint")
+
+
+def test_edit_cli_flags_and_lite_default(capsys, tmp_path, monkeypatch):
+    from fashionrag.cli import build_parser, main
+    from fashionrag.pipelines import edit_profiles
+
+    parser = build_parser()
+    edit = next(a for a in parser._subparsers._group_actions[0].choices.items() if a[0] == "edit")[1]
+    text = edit.format_help()
+    for flag in ("--no-paste-back", "--mode", "--profile", "--garment", "--no-parse-query"):
+        assert flag in text
+    profile = next(a for a in edit._actions if a.dest == "profile")
+    assert profile.choices == ["auto", *edit_profiles.EDIT_PROFILES.names()] and {"lite", "hf", "tiny"} <= set(profile.choices)
+    assert profile.default == "auto"
+    monkeypatch.setattr(edit_profiles, "hf_weights_available", lambda *a: False)
+    assert edit_profiles.resolve_profile("auto") == "lite"
+    monkeypatch.setattr(edit_profiles, "hf_weights_available", lambda *a: True)
+    assert edit_profiles.resolve_profile("auto") == "hf"
+    # --json prints exactly the EditResult of a lite edit
+    photo = tmp_path / "p.png"
+    Image.fromarray(_person()[0]).save(photo)
+    garment = tmp_path / "g.png"
+    Image.fromarray(_person((200, 30, 30), shade=False)[0]).save(garment)
+    lm = _lm_from(_kp())
+    monkeypatch.setattr("fashionrag.vision.person.default_pose_estimator", lambda: (lambda rgb: lm))
+    monkeypatch.setattr("fashionrag.vision.person.default_person_segmenter",
+                        lambda: (lambda rgb: (np.asarray(rgb).astype(int).sum(-1) < 750).astype(np.float32)))
+    monkeypatch.setattr(edit_profiles, "hf_weights_available", lambda *a: False)
+    assert main(["edit", str(photo), "--text", "red shirt", "--garment", str(garment), "--out", str(tmp_path / "o.png"), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    from fashionrag.core.schemas import EditResult
+
+    res = EditResult.model_validate(out)
+    assert res.profile == "lite" and res.mode in ("restyle", "replace") and res.output == str(tmp_path / "o.png")
+    assert Image.open(res.output).size == Image.open(photo).size and Image.open(res.sheet).width > 3 * 256
+    # an image with no garment given as --garment: one clear line
+    blank = tmp_path / "blank.png"
+    Image.new("RGB", (W, H), (255, 255, 255)).save(blank)
+    assert main(["edit", str(photo), "--text", "x", "--garment", str(blank), "--out", str(tmp_path / "o2.png")]) == 2
+    err = capsys.readouterr().err
+    assert "no upper body garment found" in err and err.count("\n") == 1
