@@ -200,3 +200,12 @@ def test_packaged_tuning_set_is_the_seeded_300_val_sample(kagl_dir):
     held_out, n_tuned = choose_subset(val, packaged, "held-out")
     assert n_tuned == 300 and len(held_out) == 589
     assert packaged.chosen_on_whole_split  # the colour namer and image size were chosen on all of val: said so
+
+
+def test_coverage_at_counts_a_photo_exactly_at_the_threshold():
+    # 4 facets (type, colour, title fabric, gender), 2 named -> coverage exactly 0.5: in coverage_at 0.5, not 0.6
+    p = product("a", fabric="Cotton", title="Acme Men Navy Blue Cotton Shirt")
+    answers = {"/x/a.jpg": result("Shirts", "Navy Blue", "Men", "A shirt.", ["#Shirts", "#Menswear"])}
+    report, _ = evaluate_captions(FakePipeline(answers), [p], progress=False)
+    assert report.hashtag_coverage_mean == 0.5
+    assert report.coverage_at == {"0.5": 1.0, "0.6": 0.0, "0.7": 0.0}
