@@ -60,6 +60,16 @@ class ColourEvidence(BaseModel):
         return v.lower()
 
 
+class DetailEvidence(BaseModel):
+    """One descriptive word voted from the neighbours' titles, e.g. facet 'pattern', value 'striped'."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    facet: str = Field(description="pattern, neckline, sleeve or fit (the facets of the learned title vocabulary).")
+    value: str = Field(description="The word as the writer may say it (lower case), e.g. 'striped', 'polo'.")
+    confidence: float = Field(default=0.0, ge=0.0, le=1.0, description="Vote share of this word among neighbours.")
+
+
 class GarmentEvidence(BaseModel):
     """What is known of one garment in the photo. ``None`` means unknown: never mentioned by a writer."""
 
@@ -90,6 +100,20 @@ class GarmentEvidence(BaseModel):
     usage_confidence: float = Field(default=0.0, ge=0.0, le=1.0)
     season: Optional[str] = Field(default=None, description="Voted season, e.g. 'Summer', 'Fall', 'Winter', 'Spring'.")
     season_confidence: float = Field(default=0.0, ge=0.0, le=1.0)
+    article_word: Optional[str] = Field(
+        default=None,
+        description="A broader garment word to say when the exact article type is not confident enough but a group "
+        "of types is ('top' for Tshirts/Shirts/Tops, 'shoes'); only set when article_type is None.",
+    )
+    article_word_types: list[str] = Field(
+        default_factory=list, description="The catalog article types ``article_word`` may stand for."
+    )
+    article_word_confidence: float = Field(default=0.0, ge=0.0, le=1.0, description="Vote share of that group.")
+    details: list["DetailEvidence"] = Field(
+        default_factory=list,
+        description="Descriptive words voted from the neighbours' titles (pattern, neckline, sleeve, fit), each with "
+        "its vote share; only confident ones are present.",
+    )
 
     @field_validator("article_type", "subcategory", "category", "fabric", "gender", "usage", "season", mode="before")
     @classmethod
@@ -212,6 +236,13 @@ class EvidencePack(BaseModel):
 
     def article_types(self) -> list[str]:
         return [g.article_type for g in self.garments if g.article_type]
+
+    def article_word_types(self) -> list[str]:
+        """Article types the garments' broader words (``article_word``) stand for: what 'top' may claim."""
+        out: list[str] = []
+        for g in self.garments:
+            out += [t for t in g.article_word_types if t not in out]
+        return out
 
     def fabrics(self) -> list[str]:
         return [g.fabric for g in self.garments if g.fabric]

@@ -32,6 +32,8 @@ SUBCATEGORY_TO_EDIT_CATEGORY: Mapping[str, str] = {
 }
 #: Fabric word (lower case) -> canonical fabric name: one table for catalog titles and writers alike.
 FABRIC_SYNONYMS: Mapping[str, str] = dict(_DATA["fabric_synonyms"])
+#: Descriptive facet (pattern, neckline, sleeve, fit) -> generic seed words; a catalog's own words are learned.
+TITLE_FACETS: Mapping[str, tuple[str, ...]] = {k: tuple(v) for k, v in _DATA["title_facets"].items() if k != "_comment"}
 
 
 def canonical_fabric(name: str) -> str:

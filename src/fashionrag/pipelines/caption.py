@@ -28,13 +28,15 @@ from PIL import Image
 from pydantic import BaseModel, Field
 
 from ..core import vocabulary
-from ..core.evidence import CaptionResult, ColourEvidence, EvidencePack, GarmentEvidence
+from ..core.evidence import CaptionResult, ColourEvidence, DetailEvidence, EvidencePack, GarmentEvidence
 from ..core.images import ImageInput, load_image
 from ..core.schemas import Garment
 from ..encoders.base import l2_normalize
+from ..retrieval.attributes import TitleVocabulary, vote_details
 from ..retrieval.retriever import Retriever
-from ..retrieval.votes import Vote, vote_fields, weighted_vote
+from ..retrieval.votes import VOTED_FIELDS, Vote, vote_fields, weighted_vote
 from ..stores.base import StoreHit
+from ..writers import vocab as words
 from ..writers.base import Writer
 
 log = logging.getLogger(__name__)
@@ -59,7 +61,16 @@ class CaptionConfig(BaseModel):
             "usage": 0.6,
             "season": 0.6,
         },
-        description="Minimum vote share per field; below it the value is unknown.",
+        description="Minimum confidence per fact; below it the fact is left out of caption and hashtags. Vote "
+        "fields use their vote share; 'article_group': share of the broader word's types ('top'); 'colour': "
+        "confidence of the exact colour name; 'colour_family': of its hue family ('Blue' for Navy Blue); 'detail': "
+        "vote share of a title word (pattern, fit, ...).",
+    )
+    strict_thresholds: dict[str, float] = Field(
+        default_factory=dict, description="`--strict`: a tighter operating point (overrides ``thresholds``)."
+    )
+    title_vocabulary: Optional[str] = Field(
+        default=None, description="JSON of the learned title words (default: the one learned from KAGL train)."
     )
     region_subcategories: dict[str, list[str]] = Field(default_factory=lambda: dict(DEFAULT_REGION_SUBCATEGORIES))
     scene_weight: float = Field(
@@ -86,6 +97,17 @@ class CaptionConfig(BaseModel):
     def save(self, path: str | Path) -> None:
         Path(path).write_text(self.model_dump_json(indent=2) + "\n")
 
+    def strict(self) -> "CaptionConfig":
+        """The tighter operating point (``--strict``): the same settings with ``strict_thresholds`` applied."""
+        return self.model_copy(update={"thresholds": {**self.thresholds, **self.strict_thresholds}})
+
+    def threshold(self, fact: str) -> float:
+        return float(self.thresholds.get(fact, DEFAULT_THRESHOLDS.get(fact, 0.5)))
+
+
+#: Thresholds of facts the packaged config may not name (older configs): the behaviour before abstention existed.
+DEFAULT_THRESHOLDS = {"article_group": 1.01, "colour": 0.0, "colour_family": 1.01, "detail": 1.01}
+
 
 @dataclass
 class GarmentAnalysis:
@@ -96,6 +118,8 @@ class GarmentAnalysis:
     votes: dict[str, Vote]
     neighbours: list[StoreHit]
     is_subject: bool = False
+    #: Every voted value with its confidence, before abstention (what the evaluation scores as the best guess).
+    raw_evidence: Optional[GarmentEvidence] = None
 
 
 class PhotoAnalysis(BaseModel):
@@ -107,6 +131,8 @@ class PhotoAnalysis(BaseModel):
     garments: list[Any] = Field(default_factory=list, description="GarmentAnalysis objects, subject first.")
     scene_votes: dict[str, Any] = Field(default_factory=dict)
     seconds: float = 0.0
+    raw_evidence: Optional[EvidencePack] = Field(
+        default=None, description="The same pack before abstention: every best guess, each with its confidence.")
 
 
 def crop_box(image: Image.Image, box: Sequence[float], padding: float) -> Image.Image:
@@ -129,6 +155,8 @@ class CaptionPipeline:
         self.writer = writer
         self.config = config or CaptionConfig.default()
         self._region_filters = retriever.region_filters(self.config.region_subcategories)
+        path = self.config.title_vocabulary
+        self.title_vocabulary = TitleVocabulary.load(path) if path else TitleVocabulary.packaged()
 
     @property
     def encoder(self):
@@ -177,6 +205,7 @@ class CaptionPipeline:
         subject = self._subject_index(garments, scene_sub)
 
         analyses: list[GarmentAnalysis] = []
+        no_threshold = {f: 0.0 for f in VOTED_FIELDS}
         for i, (g, v) in enumerate(zip(garments, crop_vecs)):
             q = v
             if i == subject and cfg.scene_weight > 0:
@@ -185,30 +214,79 @@ class CaptionPipeline:
             hits = self.retriever.nearest(q, k=cfg.k, filters=flt)[0]
             if not hits and flt:
                 hits = self.retriever.nearest(q, k=cfg.k)[0]
-            votes = vote_fields([h.metadata for h in hits], [h.score for h in hits], tau=cfg.tau, thresholds=cfg.thresholds)
-            votes["colour"] = weighted_vote([h.metadata.get("colour") for h in hits], [h.score for h in hits],
-                                            tau=cfg.tau, threshold=0.0)
-            analyses.append(GarmentAnalysis(g, self._garment_evidence(g, votes), votes, hits, is_subject=(i == subject)))
+            sims = [h.score for h in hits]
+            # every field is voted without a threshold: abstention happens once, in `gate`
+            votes = vote_fields([h.metadata for h in hits], sims, tau=cfg.tau, thresholds=no_threshold)
+            votes["colour"] = weighted_vote([h.metadata.get("colour") for h in hits], sims, tau=cfg.tau, threshold=0.0)
+            details = vote_details([h.metadata.get("title") for h in hits], sims, self.title_vocabulary, tau=cfg.tau)
+            votes.update({f"detail:{facet}": vote for facet, vote in details.items()})
+            raw = self._garment_evidence(g, votes)
+            analyses.append(GarmentAnalysis(g, raw, votes, hits, is_subject=(i == subject), raw_evidence=raw))
 
         analyses = self._drop_redundant(analyses)
         analyses.sort(key=lambda a: (not a.is_subject, -_area(a.garment)))
         subject_hits = analyses[0].neighbours
         titles = [h.metadata.get("title") for h in subject_hits[: cfg.n_style_examples] if h.metadata.get("title")]
         gender = _overall_gender(analyses, cfg)
-        pack = EvidencePack(
+        raw_pack = EvidencePack(
             image=label,
             image_size=pil.size,
-            garments=[a.evidence for a in analyses],
+            garments=[a.raw_evidence for a in analyses],
             gender=gender.value,
             gender_confidence=round(gender.confidence, 4),
             style_examples=titles,
         )
-        return PhotoAnalysis(
-            evidence=pack,
+        analysis = PhotoAnalysis(
+            evidence=raw_pack,
+            raw_evidence=raw_pack,
             garments=analyses,
             scene_votes={k: {"value": v.value, "confidence": v.confidence} for k, v in scene_votes.items()},
-            seconds=time.perf_counter() - t0,
         )
+        analysis.evidence = self.gate(analysis)
+        for a, stated in zip(analyses, analysis.evidence.garments):
+            a.evidence = stated
+        analysis.seconds = time.perf_counter() - t0
+        return analysis
+
+    # -- abstention ----------------------------------------------------------------------------------------------
+    def gate(self, analysis: "PhotoAnalysis", thresholds: Optional[dict[str, float]] = None) -> EvidencePack:
+        """The pack a writer may use: each fact whose confidence is below its threshold is left out, or said at a
+        coarser level that *is* confident (a 'top' instead of a wrong 'shirt', 'blue' instead of a wrong 'navy
+        blue'). ``thresholds`` (default: the config's) lets the evaluation trace the risk-coverage curve."""
+        cfg = self.config if thresholds is None else self.config.model_copy(
+            update={"thresholds": {**self.config.thresholds, **thresholds}})
+        raw = analysis.raw_evidence or analysis.evidence
+        garments = [self._gate_garment(a.raw_evidence or a.evidence, a.votes, cfg) for a in analysis.garments]
+        gender = raw.gender if raw.gender_confidence >= cfg.threshold("gender") else None
+        return raw.model_copy(update={"garments": garments, "gender": gender})
+
+    @staticmethod
+    def _gate_garment(g: GarmentEvidence, votes: dict[str, Vote], cfg: CaptionConfig) -> GarmentEvidence:
+        upd: dict[str, Any] = {}
+        if g.article_type and g.article_confidence < cfg.threshold("article_type"):
+            upd.update(article_type=None, subcategory=None, category=None)
+            dist = votes["article_type"].distribution if "article_type" in votes else {}
+            broader = words.generic_article(g.article_type, dist, cfg.threshold("article_group"))
+            if broader:
+                word, _, types, share = broader
+                upd.update(article_word=word, article_word_types=sorted(types),
+                           article_word_confidence=round(min(1.0, share), 4))
+        for key in ("fabric", "gender", "usage", "season"):
+            if getattr(g, key) and getattr(g, f"{key}_confidence") < cfg.threshold(key):
+                upd[key] = None
+        if g.colours:
+            main = g.colours[0]
+            conf = main.confidence if main.confidence is not None else 1.0
+            if conf < cfg.threshold("colour"):
+                measured = votes["colour_measured"].value if "colour_measured" in votes else main.name
+                family, fconf = _colour_family(main.name, votes.get("colour"), cfg.colour_vote_weight,
+                                               measured=measured)
+                if family and fconf >= cfg.threshold("colour_family"):
+                    upd["colours"] = [main.model_copy(update={"name": family, "confidence": round(fconf, 4)})]
+                else:
+                    upd["colours"] = []
+        upd["details"] = [d for d in g.details if d.confidence >= cfg.threshold("detail")]
+        return g.model_copy(update=upd)
 
     def _subject_index(self, garments: Sequence[Garment], scene_sub: str | None) -> int:
         """The garment whose region can hold the photo's voted sub-category (largest such), else the largest."""
@@ -241,16 +319,25 @@ class CaptionPipeline:
         return keep
 
     def _garment_evidence(self, g: Garment, votes: dict[str, Vote]) -> GarmentEvidence:
+        """Every voted value with its confidence (no threshold yet: see :meth:`gate`)."""
         colours = [
             ColourEvidence(name=c.name, hex=c.hex, share=min(1.0, max(0.0, float(c.share))))
             for c in (g.colours or [])
             if c.name
         ][:2]
         if colours:
-            main = fuse_colour_name(colours[0].name, votes.get("colour"), self.config.colour_vote_weight)
-            if main != colours[0].name:
-                colours[0] = colours[0].model_copy(update={"name": main})
-                colours = [colours[0]] + [c for c in colours[1:] if c.name != main]
+            measured = colours[0].name
+            votes["colour_measured"] = Vote(measured, 1.0, {})  # the pixels' own name, before fusion
+            w = self.config.colour_vote_weight
+            main = fuse_colour_name(measured, votes.get("colour"), w)
+            conf = colour_confidence(main, measured, votes.get("colour"), w)
+            colours[0] = colours[0].model_copy(update={"name": main, "confidence": round(conf, 4)})
+            colours = [colours[0]] + [c for c in colours[1:] if c.name != main]
+        details = []
+        for key, vote in votes.items():
+            if key.startswith("detail:") and vote.value:
+                details.append(DetailEvidence(facet=key.split(":", 1)[1], value=vote.value,
+                                              confidence=round(min(1.0, vote.confidence), 4)))
         return GarmentEvidence(
             region=g.region if g.region in ("upper_body", "lower_body", "full_length", "footwear", "product") else "product",
             box=tuple(int(round(x)) for x in g.box),
@@ -268,6 +355,7 @@ class CaptionPipeline:
             usage_confidence=round(votes["usage"].confidence, 4),
             season=votes["season"].value,
             season_confidence=round(votes["season"].confidence, 4),
+            details=details,
         )
 
     # -- the one way to run it ------------------------------------------------------------------------------------
@@ -310,6 +398,32 @@ def fuse_colour_name(measured: str, vote: Vote | None, weight: float) -> str:
     return max(scores.items(), key=lambda kv: kv[1])[0]
 
 
+def colour_confidence(name: str, measured: str, vote: Vote | None, weight: float) -> float:
+    """How much of the fused colour evidence backs ``name``: (1 - w) * [name == measured] + w * vote_share(name)
+    (the same score :func:`fuse_colour_name` maximises, so the chosen name's confidence is its score)."""
+    share = (vote.distribution.get(name, 0.0) if vote is not None and vote.distribution else 0.0)
+    if weight <= 0:
+        return 1.0 if name == measured else 0.0
+    return min(1.0, (1 - weight) * (name == measured) + weight * share)
+
+
+def _colour_family(name: str, vote: Vote | None, weight: float, *, measured: str) -> tuple[Optional[str], float]:
+    """The plain colour word of ``name``'s most backed hue family ('Blue' for Navy Blue) and its confidence:
+    (1 - w) * [the measured colour is in the family] + w * share of the neighbours whose colour is in it."""
+    best: tuple[Optional[str], float] = (None, 0.0)
+    dist = vote.distribution if vote is not None and vote.distribution else {}
+    for fam in words.colour_families(name):
+        plain = words.BASIC_COLOUR_NAMES.get(fam)
+        if plain is None:
+            continue
+        share = sum(v for c, v in dist.items() if c != "unknown" and fam in words.colour_families(c))
+        conf = (1 - weight) * (fam in words.colour_families(measured)) + weight * share if weight > 0 else \
+            float(fam in words.colour_families(measured))
+        if conf > best[1]:
+            best = (plain, min(1.0, conf))
+    return best
+
+
 def _area(g: Garment) -> float:
     x0, y0, x1, y1 = g.box
     return max(0.0, x1 - x0) * max(0.0, y1 - y0)
@@ -322,4 +436,4 @@ def _overall_gender(analyses: Sequence[GarmentAnalysis], cfg: CaptionConfig) -> 
         for h in a.neighbours:
             values.append(h.metadata.get("gender"))
             sims.append(h.score)
-    return weighted_vote(values, sims, tau=cfg.tau, threshold=cfg.thresholds.get("gender", 0.6))
+    return weighted_vote(values, sims, tau=cfg.tau, threshold=0.0)

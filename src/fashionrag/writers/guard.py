@@ -148,11 +148,15 @@ def _allowed(evidence: EvidencePack) -> dict[Kind, set[str]]:
     for f in evidence.fabrics():
         if f.strip().lower() not in vocab.FABRIC_WORDS:
             fabrics |= {c for m in find_mentions(f) if m.kind == "fabric" for c in m.claims}
-    return {"colour": colours, "fabric": fabrics, "article": articles, "gender": genders}
+    # A broader garment word ('top') licenses only words at least as broad: never a specific 'shirt'.
+    groups = [frozenset(g.article_word_types) for g in evidence.garments if g.article_word_types]
+    return {"colour": colours, "fabric": fabrics, "article": articles, "gender": genders, "article_groups": groups}
 
 
 def _supported(mention: Mention, allowed: dict[Kind, set[str]]) -> bool:
     ok = allowed[mention.kind]
+    if mention.kind == "article" and any(grp <= mention.claims for grp in allowed.get("article_groups", ())):
+        return True
     if mention.kind == "colour" and ("*" in ok or "*" in mention.claims) and ok:
         return True
     return bool(mention.claims & ok)
@@ -225,7 +229,8 @@ def check(evidence: EvidencePack, caption: str, hashtags: Sequence[str] = ()) ->
             seen.add((m.kind, m.word, m.where))
             out.append(GuardViolation(kind=m.kind, word=m.word, where=m.where, allowed=_described(evidence, m.kind)))
     out = [v for v in out if not _other_reading_ok(v, allowed)]
-    copied = copied_from_titles(caption, evidence.style_examples)
+    voted_words = {w for g in evidence.garments for d in g.details for w in re.findall(r"[a-z0-9]+", d.value.lower())}
+    copied = copied_from_titles(caption, evidence.style_examples, extra_attribute_words=voted_words)
     if copied:
         out.append(GuardViolation(kind="copied", word=copied, where="caption", allowed=[]))
     return out
@@ -240,14 +245,16 @@ def _attribute_tokens() -> frozenset[str]:
     return frozenset(w for phrase in lex for w in re.findall(r"[a-z0-9]+", phrase)) | _FUNCTION_WORDS
 
 
-def copied_from_titles(caption: str, titles: Sequence[str], n: int = 4) -> str | None:
+def copied_from_titles(caption: str, titles: Sequence[str], n: int = 4,
+                       extra_attribute_words: Iterable[str] = ()) -> str | None:
     """The first run of ``n`` words the caption shares with a neighbour title, if any. Titles are style examples:
     copying them carries brand names, other products' attributes and any injected text into the caption.
+    ``extra_attribute_words``: words the evidence itself voted from titles (a pattern such as 'striped').
     A shared run made (almost) only of attribute words ("women navy blue shirt") is the evidence speaking, not
     copying: at least one of its words must be something else (a brand, a pattern name, an instruction)."""
     words = re.findall(r"[a-z0-9]+", caption.lower())
     grams = {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
-    attr = _attribute_tokens()
+    attr = _attribute_tokens() | frozenset(extra_attribute_words)  # + words voted from titles ('striped')
     for title in titles:
         t = re.findall(r"[a-z0-9]+", title.lower())
         for i in range(len(t) - n + 1):
@@ -290,3 +297,9 @@ def mentions_value(kind: Kind, value: str, caption: str = "", hashtags: Sequence
         canon = vocab.canonical_gender(value) or value
         return any(canon in m.claims for m in mentions)
     return any(value in m.claims for m in mentions)
+
+
+def claim_words() -> frozenset[str]:
+    """Every single word of the guard's colour, fabric, article and gender phrases (what a descriptor must not be)."""
+    lex, _, _ = _compiled(True)
+    return frozenset(w for phrase in lex for w in re.findall(r"[a-z]+", phrase))

@@ -124,6 +124,12 @@ def _article_tags(article_type: str) -> tuple[str, str]:
     return noun, plural
 
 
+def _word_tags(word: str) -> tuple[str, str]:
+    """(singular, plural) of a broader garment word: 'top' -> ('top', 'tops'), 'shoes' -> ('shoes', 'shoes')."""
+    plural_only = next((pl for w, pl, _ in vocab.GENERIC_ARTICLE_WORDS if w == word), False)
+    return (word, word) if plural_only else (word, word + ("es" if re.search(r"(s|sh|ch|x)$", word) else "s"))
+
+
 def tiers(evidence: EvidencePack) -> dict[str, list[str]]:
     """All candidate tags by tier, in priority order: the lead garment's facets first, then the look's gender,
     then the other garments, then second spellings of the same facets."""
@@ -135,9 +141,11 @@ def tiers(evidence: EvidencePack) -> dict[str, list[str]]:
     for i, g in enumerate(evidence.garments):
         colours = ["multicolour" if c.name == "Multi" else c.name for c in g.colours]
         g_gender = g.gender or gender
-        if g.article_type:
-            noun, plural = _article_tags(g.article_type)
+        if g.article_type or g.article_word:
+            noun, plural = _article_tags(g.article_type) if g.article_type else _word_tags(g.article_word)
             mid_first.append(tag(plural))
+            for d in g.details:
+                (niche_first if i == 0 else niche_later).append(tag(d.value, noun))
             if colours:
                 niche_first.append(tag(colours[0], noun))
             niche_later.extend(tag(c, noun) for c in colours[1:])
@@ -145,11 +153,13 @@ def tiers(evidence: EvidencePack) -> dict[str, list[str]]:
                 (niche_first if i == 0 else niche_later).append(tag(g.fabric, noun))
             if g_gender in GENDER_PREFIX:
                 (niche_first if i == 0 else niche_later).append(tag(GENDER_PREFIX[g_gender], plural))
-            if g.usage:
+            # not for a broader word: '#CasualShoes' would name a type ('Casual Shoes') the evidence is unsure of
+            if g.usage and g.article_type:
                 niche_later.append(tag(g.usage, noun))
-            if g.season:
+            if g.season and g.article_type:
                 niche_later.append(tag(g.season, noun))
         mid_first.extend(tag(c) for c in colours)
+        mid_later.extend(tag(d.value) for d in g.details)
         if i == 0 and gender:
             mid_first.append(tag(GENDER_TAGS.get(gender, (gender + " fashion",))[0]))
         if g.fabric:

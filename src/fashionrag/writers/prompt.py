@@ -40,12 +40,16 @@ def evidence_payload(evidence: EvidencePack) -> dict[str, Any]:
         item: dict[str, Any] = {"region": g.region}
         if g.article_type:
             item["article_type"] = g.article_type
+        elif g.article_word:
+            item["garment_word"] = g.article_word  # the type itself is not certain: say only this broader word
         if g.colours:
             item["colours"] = [c.name for c in g.colours]
         for key in ("fabric", "gender", "usage", "season"):
             value = getattr(g, key)
             if value:
                 item[key] = value
+        for d in g.details:
+            item[d.facet] = d.value
         garments.append(item)
     payload: dict[str, Any] = {"garments": garments}
     gender = evidence.look_gender()

@@ -124,14 +124,26 @@ def colour_phrase(g: GarmentEvidence) -> tuple[str, str]:
     return (names[0] if names else ""), ""
 
 
-def garment_phrase(g: GarmentEvidence) -> tuple[str, bool]:
-    """'navy blue cotton shirt' and whether it is grammatically plural. Unknown article -> 'piece'."""
+def garment_noun(g: GarmentEvidence) -> tuple[str, bool]:
+    """The garment word: the article type's noun, else the confident broader word ('top'), else 'piece'."""
     if g.article_type:
-        noun, plural = vocab.article_noun(g.article_type)
-    else:
-        noun, plural = "piece", False
+        return vocab.article_noun(g.article_type)
+    if g.article_word:
+        plural = next((pl for w, pl, _ in vocab.GENERIC_ARTICLE_WORDS if w == g.article_word), False)
+        return g.article_word, plural
+    return "piece", False
+
+
+def detail(g: GarmentEvidence, facet: str) -> str:
+    return next((d.value for d in g.details if d.facet == facet), "")
+
+
+def garment_phrase(g: GarmentEvidence) -> tuple[str, bool]:
+    """'navy blue striped cotton shirt' and whether it is grammatically plural. Unknown article -> 'piece'."""
+    noun, plural = garment_noun(g)
     colour, accent = colour_phrase(g)
-    parts = [colour, g.fabric.lower() if g.fabric else "", noun]
+    pattern = detail(g, "pattern")
+    parts = [colour, pattern, g.fabric.lower() if g.fabric else "", noun]
     return " ".join(p for p in parts if p) + accent, plural
 
 

@@ -327,3 +327,31 @@ def split_hashtag(tag: str) -> str:
         else:
             parts.extend(p.lower() for p in _CAMEL.findall(chunk))
     return " ".join(parts)
+
+
+# --- broader words for abstention ------------------------------------------------------------------------------------
+#: Words to say when the exact article type is not confident but a group of types is, most specific first:
+#: (word in running text, plural-only, the types it stands for). Each word is a guard synonym for exactly those types.
+GENERIC_ARTICLE_WORDS: tuple[tuple[str, bool, frozenset[str]], ...] = tuple(
+    (w, plural, ARTICLE_WORDS[w])
+    for w, plural in (("sneakers", True), ("loafers", True), ("sandals", True), ("joggers", True), ("kurta", False),
+                      ("coat", False), ("slides", True), ("top", False), ("bottoms", True), ("shoes", True),
+                      ("bag", False))
+)
+
+#: Hue family -> the catalog colour name that says only that family (what "Navy Blue" backs off to: "Blue").
+BASIC_COLOUR_NAMES: dict[str, str] = {
+    fam: name for name, fams in CATALOG_COLOUR_FAMILIES.items() if len(fams) == 1 and name.lower() == next(iter(fams))
+    for fam in fams
+}
+
+
+def generic_article(article_type: str, distribution: Mapping[str, float], threshold: float):
+    """The most specific broader word for ``article_type`` whose types hold at least ``threshold`` of the vote:
+    (word, plural, types, share), or None."""
+    for word, plural, types in GENERIC_ARTICLE_WORDS:
+        if article_type in types:
+            share = sum(v for k, v in distribution.items() if k in types)
+            if share >= threshold:
+                return word, plural, types, share
+    return None
