@@ -58,6 +58,7 @@ def truth_pack(product: Product, predicted: EvidencePack) -> EvidencePack:
         garments[0] = g.model_copy(update={
             "article_type": product.article_type, "subcategory": product.subcategory, "category": product.category,
             "colours": colours[:2], "gender": product.gender,
+            "article_word": None, "article_word_types": [],  # the truth names the type: no predicted group
         })
     return predicted.model_copy(update={"garments": garments, "gender": product.gender})
 
@@ -145,8 +146,12 @@ def evaluate_captions(
     seed: int = 0,
     progress: bool = True,
     gallery: str = "",
+    on_result: Any = None,
 ) -> tuple[CaptionEvalReport, list[dict[str, Any]]]:
-    """Caption every product photo with ``pipeline`` and score against the product rows."""
+    """Caption every product photo with ``pipeline`` and score against the product rows. ``on_result(product,
+    result, analysis)`` sees every captioned photo (the risk-coverage curve re-gates the analyses)."""
+    from .risk_coverage import stated_facts
+
     from ..writers.guard import check
 
     rows: list[dict[str, Any]] = []
@@ -161,7 +166,11 @@ def evaluate_captions(
             rows.append({"id": p.id, "error": str(exc)})
             continue
         ev = result.evidence or analysis.evidence
-        g0: Optional[GarmentEvidence] = ev.garments[0] if ev.garments else None
+        if on_result is not None:
+            on_result(p, result, analysis)
+        # accuracies score the best guesses (before abstention); what the text states is in "stated"
+        raw = getattr(analysis, "raw_evidence", None) or ev
+        g0: Optional[GarmentEvidence] = raw.garments[0] if raw.garments else None
         lenient, strict = facet_coverage(p, result)
         violations = check(truth_pack(p, ev), result.caption, result.hashtags) if ev.garments else []
         kinds = sorted({v.kind for v in violations if v.kind in ("article", "colour", "gender")})
@@ -171,13 +180,15 @@ def evaluate_captions(
             "pred": {
                 "article_type": g0.article_type if g0 else None,
                 "colour": (g0.colours[0].name if g0 and g0.colours else None),
-                "gender": ev.gender,
+                "gender": raw.gender,
                 "regions": [g.region for g in ev.garments],
             },
+            "stated": stated_facts(ev),
+            "title": p.title,
             "category_ok": bool(g0 and g0.article_type == p.article_type),
-            "category_hit": any(g.article_type == p.article_type for g in ev.garments),
+            "category_hit": any(g.article_type == p.article_type for g in raw.garments),
             "colour_ok": bool(g0 and g0.colours and g0.colours[0].name == p.colour),
-            "gender_ok": ev.gender == p.gender,
+            "gender_ok": raw.gender == p.gender,
             "coverage": lenient,
             "coverage_strict": strict,
             "contradictions": kinds,
