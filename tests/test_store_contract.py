@@ -200,6 +200,15 @@ def test_filter_edge_cases(kind, filled_stores):
     assert sorted(h.id for h in few[0]) == ["p1", "p2"]
 
 
+def test_field_values_agree(filled_stores):
+    for kind in KINDS:
+        store = filled_stores[kind]
+        assert store.field_values("gender") == sorted(GENDERS), kind
+        assert store.field_values("colour") == ["Blue", "Navy Blue"], kind
+        assert store.field_values("year") == ["2010", "2011", "2012", "2013"], kind
+        assert store.field_values("fabric") == [] and store.field_values("flavour") is None, kind
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_filter_values_cannot_change_the_expression(kind, filled_stores):
     store = filled_stores[kind]
