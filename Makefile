@@ -11,7 +11,7 @@ export FASHIONRAG_HOME ?= $(CURDIR)/.fashionrag
 export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 
-.PHONY: venv demo test bench bench-caption bench-edit serve bench-service clean
+.PHONY: venv demo test bench bench-caption bench-edit serve bench-service bench-scale clean
 
 venv: $(VENV)/.installed
 
@@ -20,7 +20,7 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --upgrade --quiet pip
 	# PyTorch first, pinned, so no dependency can pull a different build.
 	$(BIN)/pip install --quiet torch==2.14.1 torchvision==0.29.1
-	$(BIN)/pip install --quiet -e ".[test,openclip,vision,edit,serve]" torch==2.14.1 torchvision==0.29.1
+	$(BIN)/pip install --quiet -e ".[test,openclip,vision,edit,serve,scale]" torch==2.14.1 torchvision==0.29.1
 	# MediaPipe's wheel only supplies the pose/segmentation .tflite files (run by ai-edge-litert);
 	# its own runtime pins numpy<2, hence --no-deps.
 	$(BIN)/pip install --quiet --no-deps mediapipe==0.10.21
@@ -40,6 +40,11 @@ bench-caption: venv
 
 bench-edit: venv
 	$(BIN)/python benchmarks/bench_edit.py
+
+# Scale-out: index build / batch caption throughput local vs Ray (1, 2 workers); FAISS vs Milvus Lite query
+# latency at 100k with filters. JSON in benchmarks/results/scale.json; see docs/scale.md.
+bench-scale: venv
+	$(BIN)/python benchmarks/bench_scale.py --catalog $(CATALOG)
 
 # The HTTP service and web page on the demo index (built by `make demo` when missing): http://127.0.0.1:$(PORT)/
 PORT ?= 8000
