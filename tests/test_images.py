@@ -131,3 +131,28 @@ def test_content_hash_changes_with_content(tmp_path):
     h1 = file_sha256(a)
     a.write_bytes(b"two")
     assert file_sha256(a) != h1
+
+
+def test_minimum_side_refuses_tiny_images_where_asked(tmp_path, monkeypatch):
+    from fashionrag.core.images import CLI_MIN_SIDE, minimum_side
+
+    p = _save(Image.new("RGB", (8, 40), (9, 9, 9)), tmp_path / "thin.png")
+    assert load_image(p).size == (8, 40)  # a library call has no minimum unless it asks
+    with pytest.raises(InvalidImageError, match=r"thin.png: 8x40 is too small .* below 32 px"):
+        load_image(p, min_side=32)
+    with minimum_side(CLI_MIN_SIDE):  # what the CLI wraps every command in
+        for src in (p, Image.new("RGB", (1, 1)), np.zeros((8, 8, 3), np.uint8)):
+            with pytest.raises(InvalidImageError, match="too small"):
+                load_image(src)
+        assert load_image(Image.new("RGB", (32, 32))).size == (32, 32)
+        monkeypatch.setenv("FASHIONRAG_MIN_SIDE", "4")  # the documented escape hatch
+        assert load_image(p).size == (8, 40)
+    monkeypatch.delenv("FASHIONRAG_MIN_SIDE")
+    assert load_image(p).size == (8, 40)  # the default is back after the block
+
+
+def test_pixel_limit_message_names_the_option_and_the_variable(tmp_path):
+    p = _save(Image.new("L", (300, 300), 0), tmp_path / "big.png")
+    with pytest.raises(InvalidImageError) as err:
+        load_image(p, max_pixels=1000)
+    assert "--max-pixels N" in str(err.value) and "FASHIONRAG_MAX_PIXELS=N" in str(err.value)

@@ -88,8 +88,10 @@ def test_bad_images_reported_and_skipped(tmp_path, tiny):
     store, report = Indexer(tiny, use_cache=False, progress=False).build(cat, None)
     assert len(store) == 6
     reasons = {s.item_id: s.reason for s in report.skipped}
+    sources = {s.item_id: s.source for s in report.skipped}
     assert set(reasons) == {"truncated", "text"}
-    assert "truncated.jpg" in reasons["truncated"] and "not a recognised image" in reasons["text"]
+    assert sources["truncated"].endswith("truncated.jpg") and "truncated.jpg" not in reasons["truncated"]  # once
+    assert "corrupt or truncated" in reasons["truncated"] and "not a recognised image" in reasons["text"]
 
 
 def test_all_images_bad_is_a_clear_error(tmp_path, tiny):

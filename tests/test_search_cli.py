@@ -156,3 +156,41 @@ def test_killed_index_build_keeps_previous_index(tmp_path, capsys):
     # and a rebuild that is not killed replaces it
     assert main(["index", "build", "--catalog", str(cat), "--encoder", "tiny", "--out", str(idx), "--quiet"]) == 0
     assert len(stores.open_store(idx)) == 8
+
+
+def test_filters_match_case_insensitively_and_say_which_values_exist(built, tiny, capsys):
+    cat, store, idx = built
+    s = Retriever(store, tiny)
+    res = s.search("product", k=10, filters=["gender=men"])
+    assert res.filters == {"gender": ["Men"]}
+    assert sorted(h.id for h in res.hits) == ["1", "3", "5", "7"]
+    res = s.search("product", k=10, filters=["GENDER=WOMEN", "type=jeans"])
+    assert sorted(h.id for h in res.hits) == ["4", "6"] and res.filters == {"gender": ["Women"], "article_type": ["Jeans"]}
+    # a value that exists nowhere: no results, and the hint lists what the index holds
+    res = s.search("product", k=10, filters=["gender=Kids"])
+    assert not res.hits
+    assert s.filter_hint(res.filters) == "no product has gender=Kids; gender values in this index: Men, Women"
+    # each filter matches on its own, the combination does not
+    res = s.search("product", k=10, filters=["colour=c1", "gender=women"])
+    assert not res.hits and "no product matches all of them" in s.filter_hint(res.filters)
+    assert main(["search", "product", "--index", str(idx), "--filter", "gender=kids"]) == 0
+    out, err = capsys.readouterr()
+    assert "(no results)" in out
+    assert err.strip().splitlines()[-1] == "hint: no product has gender=kids; gender values in this index: Men, Women"
+    assert main(["search", "product", "--index", str(idx), "--filter", "gender=men", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["hits"]) == 4
+
+
+def test_build_skip_lines_name_the_row_once(tmp_path, capsys):
+    cat = write_catalog(tmp_path / "cat", n=3)
+    (cat / "images" / "2.jpg").write_text("not an image")
+    lines = [json.dumps({"id": str(i), "image_path": f"{i}.jpg", "title": f"P{i}"}) for i in range(3)]
+    (cat / "catalog.jsonl").write_text("\n".join(lines + [json.dumps({"title": "no id"})]) + "\n")
+    (cat / "catalog.csv").unlink()
+    assert main(["index", "build", "--catalog", str(cat / "catalog.jsonl"), "--encoder", "tiny",
+                 "--out", str(tmp_path / "idx"), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "id=None" not in err and "None" not in err
+    assert "catalog.jsonl row 4 column 'id': missing id" in err
+    (bad,) = [line for line in err.splitlines() if "2.jpg" in line]
+    assert bad.count("2.jpg") == 1 and "(id 2)" in bad

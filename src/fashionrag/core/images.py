@@ -11,6 +11,7 @@ import hashlib
 import io
 import os
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Union
 
@@ -24,6 +25,35 @@ ImageInput = Union[str, os.PathLike, bytes, Image.Image, np.ndarray]
 #: Default pixel limit (width*height). 64 MP covers any camera photo; override with the
 #: FASHIONRAG_MAX_PIXELS environment variable or the ``max_pixels`` argument.
 DEFAULT_MAX_PIXELS = 64_000_000
+
+
+#: Shortest side (px) below which a photo is refused by the command line: a 1x1 or 8x8 image holds nothing to
+#: retrieve or describe, yet it would get confident-looking hits and captions. Library calls have no minimum
+#: unless they ask (``min_side=``) or run inside :func:`minimum_side`; FASHIONRAG_MIN_SIDE overrides both.
+CLI_MIN_SIDE = 32
+_min_side = 0
+
+
+def min_side_default() -> int:
+    value = os.environ.get("FASHIONRAG_MIN_SIDE")
+    if value:
+        try:
+            return int(value)
+        except ValueError as exc:
+            raise InvalidImageError(f"FASHIONRAG_MIN_SIDE must be an integer, got {value!r}") from exc
+    return _min_side
+
+
+@contextmanager
+def minimum_side(pixels: int):
+    """Within the block, :func:`load_image` refuses images whose shorter side is below ``pixels`` (the CLI
+    wraps every command in ``minimum_side(CLI_MIN_SIDE)``); the previous default comes back afterwards."""
+    global _min_side
+    previous, _min_side = _min_side, int(pixels)
+    try:
+        yield
+    finally:
+        _min_side = previous
 
 
 def max_pixels_default() -> int:
@@ -60,18 +90,21 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img
 
 
-def load_image(source: ImageInput, *, max_pixels: int | None = None, name: str | None = None) -> Image.Image:
+def load_image(source: ImageInput, *, max_pixels: int | None = None, name: str | None = None,
+               min_side: int | None = None) -> Image.Image:
     """Open ``source`` as an upright 8-bit RGB image.
 
     Raises :class:`InvalidImageError` (naming the file) for anything that is not a readable image,
-    and for images whose pixel count exceeds ``max_pixels``.
+    for images whose pixel count exceeds ``max_pixels``, and for images whose shorter side is below ``min_side``
+    (default :func:`min_side_default`: none for library calls, :data:`CLI_MIN_SIDE` on the command line).
     """
     limit = max_pixels_default() if max_pixels is None else int(max_pixels)
+    smallest = min_side_default() if min_side is None else int(min_side)
     label = name or (str(source) if isinstance(source, (str, os.PathLike)) else "<image>")
 
     if isinstance(source, Image.Image):
         img = source
-        _check_size(img.size, limit, label)
+        _check_dimensions(img.size, limit, label, smallest)
         return _to_rgb(ImageOps.exif_transpose(img) or img)
     if isinstance(source, np.ndarray):
         arr = source
@@ -81,7 +114,7 @@ def load_image(source: ImageInput, *, max_pixels: int | None = None, name: str |
             raise InvalidImageError(f"{label}: expected an HxWx3 array, got shape {arr.shape}")
         if arr.dtype != np.uint8:
             arr = np.clip(arr, 0, 255).astype(np.uint8)
-        _check_size((arr.shape[1], arr.shape[0]), limit, label)
+        _check_dimensions((arr.shape[1], arr.shape[0]), limit, label, smallest)
         return _to_rgb(Image.fromarray(arr))
 
     if isinstance(source, (bytes, bytearray)):
@@ -106,7 +139,7 @@ def load_image(source: ImageInput, *, max_pixels: int | None = None, name: str |
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data))
-            _check_size(img.size, limit, label)
+            _check_dimensions(img.size, limit, label, smallest)
             img.load()  # decode now so truncation is detected here, not later
             img = ImageOps.exif_transpose(img) or img
             return _to_rgb(img)
@@ -120,14 +153,20 @@ def load_image(source: ImageInput, *, max_pixels: int | None = None, name: str |
         Image.MAX_IMAGE_PIXELS = old_limit
 
 
-def _check_size(size: tuple[int, int], limit: int, label: str) -> None:
+def _check_dimensions(size: tuple[int, int], limit: int, label: str, min_side: int = 0) -> None:
     w, h = size
     if w <= 0 or h <= 0:
         raise InvalidImageError(f"{label}: image has zero size {w}x{h}")
     if limit and w * h > limit:
         raise InvalidImageError(
             f"{label}: {w}x{h} = {w * h:,} pixels exceeds the limit of {limit:,} "
-            "(raise it with --max-pixels or FASHIONRAG_MAX_PIXELS if the image is genuine)"
+            "(if the image is genuine, raise the limit with --max-pixels N, or FASHIONRAG_MAX_PIXELS=N outside "
+            "the command line)"
+        )
+    if min_side and min(w, h) < min_side:
+        raise InvalidImageError(
+            f"{label}: {w}x{h} is too small to retrieve or describe anything (shorter side below {min_side} px); "
+            "use a larger photo, or set FASHIONRAG_MIN_SIDE=N to accept smaller images"
         )
 
 

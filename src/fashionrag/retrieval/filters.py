@@ -1,5 +1,8 @@
 """Search filters: ``FIELD=VALUE[,VALUE]`` words and mappings parsed into store filters.
 
+Field names are case-insensitive here (``Gender=`` is ``gender=``); values are matched case-insensitively against
+the index's own spellings by :meth:`fashionrag.retrieval.retriever.Retriever.match_filters`.
+
 Queries themselves go through :class:`fashionrag.retrieval.retriever.Retriever`.
 """
 
@@ -41,7 +44,8 @@ def parse_filters(items: Sequence[str] | Mapping[str, object] | None) -> dict[st
     out: dict[str, list[str]] = {}
     for key, value in pairs:
         k = key.strip()
-        k = FILTER_ALIASES.get(k.lower().replace(" ", ""), k)
+        low = k.lower().replace(" ", "")
+        k = FILTER_ALIASES.get(low) or (low if low in FILTERABLE_FIELDS or low in ("id", "split", "title") else k)
         if k not in FILTERABLE_FIELDS and not k.startswith("attributes.") and k not in ("id", "split", "title"):
             raise InvalidInputError(
                 f"unknown filter field {key!r}; use one of {', '.join(FILTERABLE_FIELDS)}, split, or attributes.<name>"

@@ -165,6 +165,27 @@ class FilterColumns:
             mask &= lut[col.codes[: self._n]]
         return mask
 
+    def values(
+        self,
+        field: str,
+        live: np.ndarray | None = None,
+        load_metas: Callable[[], Iterable[Mapping[str, Any] | None]] | None = None,
+    ) -> list[str]:
+        """Sorted distinct values of ``field`` over the rows where ``live`` is True (all rows without it): what a
+        filter on that field can match, for hints and case-insensitive matching."""
+        key = self.resolve(str(field))
+        if key is None:
+            return []
+        if key not in self._cols:
+            if load_metas is None:
+                return []
+            self.materialise(key, load_metas())
+        col = self._cols[key]
+        codes = col.codes[: self._n]
+        if live is not None:
+            codes = codes[np.asarray(live[: self._n], dtype=bool)]
+        return sorted(col.values[c] for c in np.unique(codes[codes >= 0]).tolist())
+
     def take(self, rows: np.ndarray) -> "FilterColumns":
         """A copy holding only ``rows`` (in that order): used when the store compacts."""
         out = FilterColumns()

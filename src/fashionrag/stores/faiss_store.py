@@ -142,6 +142,13 @@ class FaissStore(VectorStore):
     def ids(self) -> list[str]:
         return [i for i in self._row_ids if i is not None]
 
+    def field_values(self, field: str) -> list[str] | None:
+        """Sorted distinct values of ``field`` among live rows (``[]`` for a known field no row has); None for a
+        field this store has never seen. Used to match filters case-insensitively and to say what exists."""
+        if self._columns.resolve(field) is None:
+            return [] if field in FILTERABLE_FIELDS else None
+        return self._columns.values(field, self._alive, load_metas=self._decoded_metas)
+
     def get(self, id: str) -> dict[str, Any] | None:
         row = self._row_of.get(id)
         return None if row is None else _decode(self._meta[row])[0]

@@ -125,7 +125,7 @@ class OpenAICompatWriter(Writer):
             if not isinstance(decoded, dict):
                 raise EndpointError(f"{self.url} returned JSON that is not an object")
             return decoded
-        raise EndpointError(f"{last} after {self.retries + 1} attempts; start the server or fix --llm-url")
+        raise EndpointError(f"{last} after {self.retries + 1} attempts; start the server or fix --base-url")
 
 
 @register("openai")

@@ -1,0 +1,122 @@
+"""What a new user hits on the command line (issue 9, items 2, 5 and 6): real processes where it matters."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from fashionrag import encoders, stores
+from fashionrag.cli import build_parser, main
+from fashionrag.core.errors import IndexCorruptError, InvalidImageError
+from fashionrag.core.schemas import Product
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def big_index(tmp_path_factory):
+    """3,000 products (random unit vectors, tiny-encoder dimension): enough output to fill any pipe buffer."""
+    tiny = encoders.create("tiny")
+    rng = np.random.default_rng(0)
+    vecs = rng.normal(size=(3000, tiny.dim)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    ids = [str(i) for i in range(3000)]
+    meta = [Product(id=i, title=f"Red Dress number {i}", gender="Women").model_dump() for i in ids]
+    store = stores.create("faiss", dim=tiny.dim, encoder=tiny.name)
+    store.upsert(ids, vecs, meta)
+    path = tmp_path_factory.mktemp("big") / "idx"
+    store.save(path)
+    return path
+
+
+def _pipe_to_head(args: list[str]) -> tuple[int, str, bytes]:
+    """Run ``fashionrag ARGS | head -1`` as two real processes: (fashionrag's exit code, its stderr, head's output)."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "0"}
+    producer = subprocess.Popen([sys.executable, "-m", "fashionrag", *args], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env=env)
+    head = subprocess.Popen(["head", "-1"], stdin=producer.stdout, stdout=subprocess.PIPE)
+    producer.stdout.close()  # head alone holds the read end: when it exits, the pipe breaks
+    first, _ = head.communicate(timeout=300)
+    err = producer.stderr.read().decode()
+    producer.wait(timeout=300)
+    return producer.returncode, err, first
+
+
+@pytest.mark.parametrize("extra", [[], ["--json"]])
+def test_search_into_a_closed_pipe_exits_quietly(big_index, extra):
+    code, err, first = _pipe_to_head(["search", "dress", "--k", "2000", "--index", str(big_index), *extra])
+    assert first.strip()  # head got its line
+    assert "Traceback" not in err and "BrokenPipe" not in err and "Exception ignored" not in err, err
+    assert code == 141  # as if killed by SIGPIPE, like any well-behaved Unix tool
+
+
+def test_debug_and_max_pixels_are_accepted_after_every_sub_command():
+    def leaves(parser, path=()):
+        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if not subs:
+            yield path, parser
+        for action in subs:
+            for name, sp in action.choices.items():
+                yield from leaves(sp, path + (name,))
+
+    found = list(leaves(build_parser()))
+    assert len(found) >= 10  # index build/info, search, caption, edit, train *, eval *, demo ...
+    for path, parser in found:
+        assert "--debug" in parser._option_string_actions, path
+        assert "--max-pixels" in parser._option_string_actions, path
+
+
+def test_debug_after_the_sub_command_shows_the_traceback(tmp_path, capsys):
+    missing = str(tmp_path / "nothing")
+    assert main(["search", "x", "--index", missing]) == IndexCorruptError.exit_code
+    assert capsys.readouterr().err.count("\n") == 1
+    with pytest.raises(IndexCorruptError):
+        main(["search", "x", "--index", missing, "--debug"])
+    with pytest.raises(IndexCorruptError):  # before the sub-command, as before; not reset by the sub-command
+        main(["--debug", "search", "x", "--index", missing])
+
+
+def _index_of_images(tmp_path: Path) -> Path:
+    root = tmp_path / "cat"
+    (root / "images").mkdir(parents=True)
+    rows = ["id,image,title"]
+    for i in range(3):
+        Image.new("RGB", (48, 48), (60 * i, 100, 200)).save(root / "images" / f"{i}.jpg")
+        rows.append(f"{i},{i}.jpg,Product {i}")
+    (root / "catalog.csv").write_text("\n".join(rows) + "\n")
+    env = {**os.environ, "FASHIONRAG_HOME": str(tmp_path / "home")}
+    subprocess.run([sys.executable, "-m", "fashionrag", "index", "build", "--catalog", str(root), "--encoder", "tiny",
+                    "--out", str(tmp_path / "idx"), "--quiet"], check=True, env=env, capture_output=True)
+    return tmp_path / "idx"
+
+
+def test_pixel_limit_message_names_an_option_the_command_has(tmp_path):
+    idx = _index_of_images(tmp_path)
+    big = tmp_path / "big.png"
+    Image.new("RGB", (200, 100), (1, 2, 3)).save(big)
+    run = lambda *a: subprocess.run([sys.executable, "-m", "fashionrag", *a], capture_output=True, text=True,  # noqa: E731
+                                    env={**os.environ, "FASHIONRAG_MAX_PIXELS": "10000"})
+    refused = run("search", "--image", str(big), "--index", str(idx))
+    assert refused.returncode == InvalidImageError.exit_code, refused.stderr
+    assert "exceeds the limit of 10,000" in refused.stderr and "--max-pixels N" in refused.stderr
+    accepted = run("search", "--image", str(big), "--index", str(idx), "--max-pixels", "30000", "--k", "1")
+    assert accepted.returncode == 0, accepted.stderr  # the option the message names exists on this command
+
+
+def test_tiny_photos_are_refused_on_the_command_line(tmp_path):
+    idx = _index_of_images(tmp_path)
+    for side in (1, 8):
+        small = tmp_path / f"s{side}.png"
+        Image.new("RGB", (side, side), (200, 10, 10)).save(small)
+        proc = subprocess.run([sys.executable, "-m", "fashionrag", "search", "--image", str(small), "--index", str(idx)],
+                              capture_output=True, text=True)
+        assert proc.returncode == InvalidImageError.exit_code, proc.stdout
+        assert f"{side}x{side} is too small" in proc.stderr and "32 px" in proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1
