@@ -143,7 +143,23 @@ def crop_box(image: Image.Image, box: Sequence[float], padding: float) -> Image.
     x1, y1 = min(w, int(np.ceil(x1 + pw))), min(h, int(np.ceil(y1 + ph)))
     if x1 - x0 < 2 or y1 - y0 < 2:
         return image
+    # a thin box (a shoe seen from the side) grows around its centre to the smallest side images may have
+    x0, x1 = _widen(x0, x1, w, MIN_CROP_SIDE)
+    y0, y1 = _widen(y0, y1, h, MIN_CROP_SIDE)
     return image.crop((x0, y0, x1, y1))
+
+
+#: Crops are at least this many pixels a side (where the photo allows): the image loader refuses smaller ones.
+MIN_CROP_SIDE = 48
+
+
+def _widen(lo: int, hi: int, size: int, minimum: int) -> tuple[int, int]:
+    if hi - lo >= minimum or size <= minimum:
+        return (0, size) if size <= minimum else (lo, hi)
+    grow = minimum - (hi - lo)
+    lo = max(0, lo - grow // 2)
+    hi = min(size, lo + minimum)
+    return max(0, hi - minimum), hi
 
 
 class CaptionPipeline:

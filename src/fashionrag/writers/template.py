@@ -80,13 +80,34 @@ _bank("product", "lead",
       ("{gender_adj} {lead}, ready to wear.", {"gender"}),
       ("This {lead} is designed{for_gender}.", {"gender", "lead_single"}),
       ("{lead_a}, easy to wear.", set()),
-      ("{gender_adj} {lead}.", {"gender"}))
+      ("{gender_adj} {lead}.", {"gender"}),
+      ("{adj_a} {lead}{for_gender}.", set()),
+      ("{adj_cap} and {adj2}: {lead_a}{for_gender}.", set()),
+      ("Here is {lead_a}, {adj} and {adj2}.", set()),
+      ("{lead_a} with {a_quality} feel.", set()),
+      ("Discover {lead_a}{for_gender}, {adj} by design.", set()),
+      ("{gender_adj} {lead} with {a_quality} look.", {"gender"}),
+      ("This {adj} {lead} is made{for_gender}.", {"lead_single"}),
+      ("These {adj} {lead} are made{for_gender}.", {"lead_plural"}),
+      ("{lead_a} that keeps things {adj}.", set()),
+      ("Meet {lead_a}: {adj}, {adj2} and easy to style.", set()))
+_bank("product", "detail",
+      ("The {pattern} finish keeps it {adj}.", {"pattern"}),
+      ("A {pattern} design adds {a_quality} touch.", {"pattern"}),
+      ("Its {pattern} look pairs with almost anything.", {"pattern"}),
+      ("Cut in a {fit} for {a_quality} line.", {"fit"}))
 _bank("product", "others",
       ("Shown with {others_a}.", set()),
       ("Pairs well with {others_a}.", set()),
       ("Worn here with {others_a}.", set()))
 _bank("product", "occasion",
       ("Suited to {usage} in {season}.", {"usage", "season"}),
+      ("{verb_cap} for {usage} this {season}.", {"usage", "season"}),
+      ("A {adj} pick for {usage} in {season}.", {"usage", "season"}),
+      ("Ready for {usage}, all {season}.", {"usage", "season"}),
+      ("{verb_cap} for {usage} and {adj} {season} days.", {"usage", "season"}),
+      ("{verb_cap} for {usage}.", {"usage"}),
+      ("A {adj} choice for {usage}.", {"usage"}),
       ("Designed for {usage}, {season} after {season}.", {"usage", "season"}),
       ("Designed for {usage}.", {"usage"}),
       ("A practical choice for {usage}.", {"usage"}),
@@ -108,6 +129,15 @@ _bank("minimal", "occasion",
       ("{season}-ready.", {"season"}),
       ("Less is more.", set()),
       ("Clean lines.", set()))
+
+
+#: Words with no colour, fabric, garment or gender claim, for variety (the guard finds none of them).
+ADJECTIVES = ["versatile", "clean", "relaxed", "polished", "easy-going", "timeless", "modern", "practical",
+              "understated", "sharp", "comfortable", "refined", "effortless", "classic", "smart", "fresh",
+              "laid-back", "simple", "dependable", "crisp", "neat", "striking", "subtle", "bold"]
+QUALITIES = ["easy", "clean", "smart", "modern", "relaxed", "polished", "timeless", "casual", "neat", "fresh",
+             "confident", "balanced", "tailored", "soft", "structured"]
+VERBS = ["Made", "Designed", "Built", "Cut", "Styled", "Shaped", "Chosen", "Meant"]
 
 
 def _cap(text: str) -> str:
@@ -194,6 +224,14 @@ class TemplateWriter(Writer):
             "usage_word_low": USAGE_WORD.get(usage or "", usage or "").lower(),
             "season": rng.choice(SEASON_WORDS.get(season, (season.lower(),))) if season else "",
         }
+        adjs = rng.sample(ADJECTIVES, 2)
+        slots.update(
+            adj=adjs[0], adj2=adjs[1], adj_cap=_cap(adjs[0]),
+            adj_a=_cap(with_article(f"{adjs[0]} {lead_text}", lead_plural).rsplit(" " + lead_text, 1)[0]),
+            a_quality=with_article(rng.choice(QUALITIES), False),
+            verb_cap=rng.choice(VERBS),
+            pattern=detail(lead, "pattern"), fit=detail(lead, "fit"),
+        )
         have = {k for k, v in slots.items() if v}
         if gender in GENDER_ADJ:
             have.add("gender")
@@ -203,8 +241,10 @@ class TemplateWriter(Writer):
             have.add("others_plural" if plural_others else "others_single")
         bank = BANKS[style]
         sentences = [self._pick(bank["lead"], have, rng, slots)]
-        if other_phrases and "others" in bank:
+        if other_phrases and "others" in bank and not ({"pattern", "fit"} & have and rng.random() < 0.5):
             sentences.append(self._pick(bank["others"], have, rng, slots))
+        elif "detail" in bank and {"pattern", "fit"} & have:
+            sentences.append(self._pick(bank["detail"], have, rng, slots))
         sentences.append(self._pick(bank["occasion"], have, rng, slots, prefer_specific=True))
         caption = " ".join(_cap(s) for s in sentences[:3])
         return Draft(caption, hashtags.make_hashtags(evidence, count=n_hashtags, seed=seed))
