@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
 import json
 import threading
@@ -25,7 +26,7 @@ KEY = "test-key-0123456789"
 
 @pytest.fixture(scope="module")
 def services(small_index):
-    svc = Services.load(ServeSettings(index_dir=small_index, edit_profile=None, workers=2, queue=4))
+    svc = Services.load(ServeSettings(index_dir=small_index, edit_profile="lite", workers=2, queue=4))
     yield svc
     svc.close()
 
@@ -60,7 +61,7 @@ def test_health_names_the_index_and_hides_its_path(client, services, small_index
     h = r.json()
     assert h["count"] == len(services.store) > 0 and h["encoder"] == services.retriever.encoder.name
     assert h["index"] == small_index.name and str(small_index.parent) not in r.text
-    assert h["routes"] == {"search": True, "caption": True, "edit": False}
+    assert h["routes"] == {"search": True, "caption": True, "edit": True} and h["edit_profile"] == "lite"
     assert h["auth_required"] is False and h["versions"]["fashionrag"] and h["versions"]["torch"]
 
 
@@ -379,7 +380,56 @@ def test_filters_lists_values_present_in_the_index(client, services):
     assert set(f["subcategory"]) == {services.store.get(i)["subcategory"] for i in services.store.ids()}
 
 
-def test_edit_is_503_with_a_reason_when_not_loaded(client):
-    body = _error(client.post("/v1/edit", data={"text": "red shirt"},
-                              files={"image": ("a.png", png_bytes(64, 96), "image/png")}), 503, "model_unavailable")
-    assert "edit" in body["detail"]
+# ----------------------------------------------------------------------------- edit
+def _person(kagl_dir):
+    """A val catalog photo of a person wearing a shirt (front view)."""
+    return val_photo(kagl_dir, "Shirts", person=True)
+
+
+def test_edit_transfers_a_retrieved_garment_and_returns_the_image(client, services, kagl_dir):
+    path = _person(kagl_dir)
+    r = client.post("/v1/edit", data={"text": "a red shirt", "category": "upper_body", "k": "2"},
+                    files={"image": ("me.jpg", path.read_bytes(), "image/jpeg")})
+    assert r.status_code == 200, r.text
+    res = r.json()
+    assert res["profile"] == "lite" and res["mode"] in ("restyle", "replace") and res["category"] == "upper_body"
+    assert 1 <= len(res["retrieved"]) <= 2 and res["k"] == len(res["retrieved"])
+    for g, url in zip(res["retrieved"], res["retrieved_urls"]):
+        assert services.store.get(g["id"])["subcategory"] == "Topwear"  # inside the category
+        assert url == f"/v1/products/{g['id']}/image" and g["image_path"] is None
+    assert res["input"] is None and res["output"] is None and res["index"] == services.index_dir.name
+    before = Image.open(path)
+    after = Image.open(io.BytesIO(base64.b64decode(res["image_data"].split(",", 1)[1])))
+    mask = Image.open(io.BytesIO(base64.b64decode(res["mask_data"].split(",", 1)[1])))
+    assert after.size == before.size == mask.size
+    m = np.asarray(mask) > 127
+    a, b = np.asarray(after.convert("RGB"), dtype=np.int16), np.asarray(before.convert("RGB"), dtype=np.int16)
+    assert 0.01 < m.mean() < 0.9
+    assert np.abs(a - b)[m].mean() > 5  # the garment changed ...
+    assert np.abs(a - b)[~m].mean() < 6  # ... the rest of the photo did not (JPEG noise aside)
+
+
+def test_edit_errors(client, kagl_dir):
+    person = _person(kagl_dir).read_bytes()
+    up = {"image": ("me.jpg", person, "image/jpeg")}
+    _error(client.post("/v1/edit", data={"text": "  "}, files=up), 422, "invalid_request")
+    _error(client.post("/v1/edit", files=up), 422, "invalid_request")
+    _error(client.post("/v1/edit", data={"text": "red", "category": "hats"}, files=up), 422, "invalid_request")
+    _error(client.post("/v1/edit", data={"text": "red", "mode": "melt"}, files=up), 422, "invalid_request")
+    _error(client.post("/v1/edit", data={"text": "red", "k": "9"}, files=up), 422, "invalid_request")
+    _error(client.post("/v1/edit", data={"text": "red"}, files={"image": ("a.jpg", b"%PDF-1.7 not an image", "image/jpeg")}),
+           415)
+    body = _error(client.post("/v1/edit", data={"text": "a red shirt"},
+                              files={"image": ("w.png", png_bytes(300, 400, (255, 255, 255)), "image/png")}), 400)
+    assert "no person" in body["detail"]
+
+
+def test_edit_is_503_with_a_reason_when_not_loaded(services):
+    svc = Services(services.settings, services.retriever, [], edit_error="editing is switched off on this server "
+                   "(--edit-profile none)")
+    c = TestClient(create_app(svc.settings, svc), raise_server_exceptions=False)
+    assert c.get("/v1/health").json()["routes"]["edit"] is False
+    body = _error(c.post("/v1/edit", data={"text": "red shirt"},
+                         files={"image": ("a.png", png_bytes(64, 96), "image/png")}), 503, "model_unavailable")
+    assert "--edit-profile none" in body["detail"]
+    svc.close()

@@ -35,7 +35,7 @@ PHONE = {"width": 390, "height": 844}
 
 @pytest.fixture(scope="module")
 def server(small_index):
-    srv = ServerProcess(small_index, "--workers", "2", "--quiet").wait_ready()
+    srv = ServerProcess(small_index, "--workers", "2", "--quiet", edit_profile="lite").wait_ready()
     yield srv
     srv.stop()
 
@@ -171,3 +171,22 @@ def test_errors_show_as_a_message_not_a_broken_page(page_factory, tmp_path):
     assert "not an image" in page.inner_text("#toast")
     problems = [p for p in page.problems if "415" not in p]  # the browser logs the refused upload itself
     assert problems == []
+
+
+def test_edit_tab_shows_before_and_after(page_factory, kagl_dir):
+    page = page_factory()
+    page.click("#tab-edit")
+    assert page.is_hidden("#edit-off") and page.is_enabled("#edit-btn")
+    page.set_input_files("#edit-photo", str(val_photo(kagl_dir, "Shirts", person=True)))
+    page.fill("#edit-text", "a red shirt")
+    with page.expect_response("**/v1/edit") as answer:
+        page.click("#edit-btn")
+    api = answer.value.json()
+    assert answer.value.status == 200, api
+    page.wait_for_function("() => document.querySelector('#after').complete && document.querySelector('#after').naturalWidth > 0")
+    sizes = page.evaluate("[document.querySelector('#before').naturalWidth, document.querySelector('#after').naturalWidth]")
+    assert sizes[0] == sizes[1] > 0
+    assert "profile lite" in page.inner_text("#edit-meta")
+    assert page.locator("#edit-garments .mini").count() == len(api["retrieved"])
+    _shot(page, "serve_edit_laptop.png")
+    assert page.problems == []

@@ -34,8 +34,14 @@ def build_small_index(kagl_dir: Path, root: Path, per_sub: int = 12) -> Path:
     return root / "index"
 
 
-def val_photo(kagl_dir: Path, article_type: str) -> Path:
+#: Val photos of a person wearing the article (the first val photo of some types shows only the product).
+PERSON_PHOTOS = {"Shirts": "10051"}
+
+
+def val_photo(kagl_dir: Path, article_type: str, person: bool = False) -> Path:
     cat = load_catalog(kagl_dir, split="val")
+    if person:
+        return Path(next(p for p in cat.products if p.id == PERSON_PHOTOS[article_type]).image_path)
     return Path(next(p for p in cat.products if p.article_type == article_type).image_path)
 
 
@@ -56,11 +62,11 @@ def png_bytes(width: int, height: int, colour=(200, 30, 30)) -> bytes:
 class ServerProcess:
     """``fashionrag serve`` as a child process on 127.0.0.1 (stopped with SIGTERM, like a service manager)."""
 
-    def __init__(self, index: Path, *extra: str, env: dict | None = None):
+    def __init__(self, index: Path, *extra: str, env: dict | None = None, edit_profile: str = "none"):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         cmd = [sys.executable, "-m", "fashionrag", "serve", "--index", str(index), "--host", "127.0.0.1",
-               "--port", str(self.port), "--edit-profile", "none", *extra]
+               "--port", str(self.port), "--edit-profile", edit_profile, *extra]
         self.log = tempfile.TemporaryFile()  # a file, not a pipe: a full pipe would block the server
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT,
                                      env={**os.environ, **(env or {})})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 
@@ -57,15 +58,21 @@ def settings_from_args(args: argparse.Namespace):
 def cmd_serve(args: argparse.Namespace):
     import uvicorn
 
+    from ..core import images
     from ..serve import Services, create_app
 
     settings = settings_from_args(args)  # refuses a non-loopback host without a key before loading anything
     logging.getLogger("fashionrag.serve").setLevel(logging.INFO)
-    print(f"fashionrag serve: loading models for {settings.index_dir or config.default_index_dir()} ...", flush=True)
-    services = Services.load(settings)  # a missing index or model is a one-line error here, before binding
-    app = create_app(settings, services)
-    # uvicorn's own SIGINT/SIGTERM handling stops accepting, lets in-flight requests finish, then runs shutdown
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info",
-                access_log=settings.log_requests, timeout_graceful_shutdown=args.graceful_timeout,
-                limit_concurrency=1024)
+    # The CLI refuses tiny *input* images process-wide; in a server that would also refuse the pipeline's own small
+    # garment crops (a 119x17 shoe band) of a good upload, so the service runs with the library default.
+    no_minimum = getattr(images, "minimum_side", None)
+    with no_minimum(0) if no_minimum else contextlib.nullcontext():
+        print(f"fashionrag serve: loading models for {settings.index_dir or config.default_index_dir()} ...",
+              flush=True)
+        services = Services.load(settings)  # a missing index or model is a one-line error here, before binding
+        app = create_app(settings, services)
+        # uvicorn's own SIGINT/SIGTERM handling stops accepting, lets in-flight requests finish, then shuts down
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level="info",
+                    access_log=settings.log_requests, timeout_graceful_shutdown=args.graceful_timeout,
+                    limit_concurrency=1024)
     return None

@@ -85,7 +85,8 @@ class HealthResponse(BaseModel):
     dim: int
     count: int = Field(description="Products in the index.")
     routes: dict[str, bool] = Field(description="Which model routes are loaded.")
-    edit_profile: Optional[str] = None
+    edit_profile: Optional[str] = Field(default=None, description="The edit profile loaded ('lite', 'hf', ...).")
+    edit_unavailable: Optional[str] = Field(default=None, description="Why /v1/edit is off, when it is.")
     auth_required: bool
     limits: dict[str, Any]
     versions: dict[str, str]

@@ -25,7 +25,7 @@ class Services:
     """Models and pools of one process. Build with :meth:`load` (real models) or inject parts in tests."""
 
     def __init__(self, settings: ServeSettings, retriever: Retriever, caption_pipelines: list[Any] | None = None,
-                 edit_pipeline: Any = None, edit_profile: Optional[str] = None, edit_error: Optional[str] = None):
+                 editors: list[Any] | None = None, edit_profile: Optional[str] = None, edit_error: Optional[str] = None):
         self.settings = settings
         self.retriever = retriever
         self.index_dir = Path(settings.index_dir) if settings.index_dir else config.default_index_dir()
@@ -33,8 +33,11 @@ class Services:
         for pipe in caption_pipelines or []:
             self._captioners.put(pipe)
         self.has_caption = bool(caption_pipelines)
-        self.edit_pipeline = edit_pipeline
-        self.edit_profile = edit_profile
+        self._editors: "queue.Queue[Any]" = queue.Queue()
+        for editor in editors or []:
+            self._editors.put(editor)
+        self.has_edit = bool(editors)
+        self.edit_profile = edit_profile if editors else None
         self.edit_error = edit_error
         self.metrics = Metrics()
         s = settings
@@ -58,10 +61,10 @@ class Services:
         # one detector per worker thread: each holds its own LiteRT interpreters, so captions run in parallel
         captioners = [CaptionPipeline(create_detector(settings.detector), retriever, writer)
                       for _ in range(settings.workers)]
-        edit_pipeline, edit_profile, edit_error = load_edit(settings, retriever)
+        editors, edit_profile, edit_error = load_edit(settings, retriever)
         warm_up(retriever, captioners)
-        log.info("models loaded in %.1f s", time.perf_counter() - t0)
-        return cls(settings, retriever, captioners, edit_pipeline, edit_profile, edit_error)
+        log.info("models loaded in %.1f s (edit profile: %s)", time.perf_counter() - t0, edit_profile or "off")
+        return cls(settings, retriever, captioners, editors, edit_profile, edit_error)
 
     @contextmanager
     def captioner(self) -> Iterator[Any]:
@@ -71,6 +74,15 @@ class Services:
             yield pipe
         finally:
             self._captioners.put(pipe)
+
+    @contextmanager
+    def editor(self) -> Iterator[Any]:
+        """An editor for this worker thread (one per worker for ``lite``; a single shared diffusion pipeline)."""
+        ed = self._editors.get()
+        try:
+            yield ed
+        finally:
+            self._editors.put(ed)
 
     def close(self) -> None:
         for pool in self.pools.values():
@@ -90,8 +102,21 @@ def warm_up(retriever: Retriever, captioners: list[Any]) -> None:
         pipe.run(photo)
 
 
-def load_edit(settings: ServeSettings, retriever: Retriever) -> tuple[Any, Optional[str], Optional[str]]:
-    """The edit pipeline of ``settings.edit_profile`` with the shared retriever, or (None, None, why-not)."""
+def load_edit(settings: ServeSettings, retriever: Retriever) -> tuple[list[Any], Optional[str], Optional[str]]:
+    """Editors of ``settings.edit_profile`` sharing the retriever, or ([], None, why-not). The offline ``lite``
+    editor is light: one per worker, so edits run in parallel; a diffusion profile loads once (edits take turns)."""
     if not settings.edit_profile:
-        return None, None, "editing is switched off (--edit-profile none)"
-    return None, None, "editing is not available in this build of the service"
+        return [], None, "editing is switched off on this server (--edit-profile none)"
+    from ..core.errors import FashionRAGError
+    from ..pipelines.edit_profiles import create_editor, resolve_profile
+
+    try:
+        profile = resolve_profile(settings.edit_profile)
+        first = create_editor(profile, retriever=retriever)
+        copies = settings.workers if getattr(first, "kind", "diffusion") == "lite" else 1
+        editors = [first] + [create_editor(profile, retriever=retriever) for _ in range(copies - 1)]
+    except (FashionRAGError, ImportError) as exc:
+        # the rest of the service is still useful: /v1/edit answers 503 with this reason
+        log.warning("editing is off: %s", exc)
+        return [], None, f"editing is not available: {exc}"
+    return editors, profile, None

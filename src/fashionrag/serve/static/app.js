@@ -428,6 +428,7 @@ $("#edit-form").addEventListener("submit", async ev => {
     $("#beforeafter").classList.remove("hidden");
     $("#edit-meta").textContent = [`profile ${res.profile || "?"}`, res.mode ? `mode ${res.mode}` : "", `mask ${res.mask_source}`,
       `${res.seconds.toFixed(1)} s`, ...(res.notes || [])].filter(Boolean).join(" · ");
+    $("#edit-garments-title").classList.toggle("hidden", !res.retrieved.length);
     const strip = $("#edit-garments");
     strip.replaceChildren(...res.retrieved.map((g, i) => {
       const img = el("img", { alt: g.title || g.id });
