@@ -35,6 +35,7 @@ def main() -> None:
     from fashionrag.pipelines.caption import CaptionPipeline
     from fashionrag.vision.garments import create_detector
 
+    load_at_start = os.getloadavg()
     cat = load_catalog(args.catalog)
     enc = encoders.create(args.encoder)
     store, _ = Indexer(enc, progress=False).build(cat.subset(split="train"))
@@ -69,7 +70,8 @@ def main() -> None:
         "encoder": enc.name,
         "index_size": len(store),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                    "loadavg_at_end": os.getloadavg()},
+                    "loadavg_at_start": load_at_start, "loadavg_at_end": os.getloadavg()},
+        "note": "other jobs share this machine: read images_per_s with the load averages beside it",
         "target_images_per_s": 10,
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
