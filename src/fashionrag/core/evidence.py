@@ -256,8 +256,10 @@ class EvidencePack(BaseModel):
 class GuardViolation(BaseModel):
     """One word that contradicts the evidence."""
 
-    kind: Literal["colour", "fabric", "article", "gender", "copied"] = Field(
-        description="Which facet the word contradicts; 'copied': text copied from a neighbour title."
+    kind: Literal["colour", "fabric", "article", "gender", "copied", "subject", "hashtag"] = Field(
+        description="Which facet the word contradicts; 'copied': text copied from a neighbour title; 'subject': the "
+        "caption never names the photo's main garment (word: its type); 'hashtag': a tag built from neither the "
+        "evidence nor the style vocabulary (word: the tag)."
     )
     word: str = Field(description="The word or phrase as found (lower case).")
     where: Literal["caption", "hashtags"]

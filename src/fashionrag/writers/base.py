@@ -6,8 +6,10 @@ draft in the same policy, so no writer can skip it:
 1. a photo without garments gets an empty result (never an invented caption);
 2. a writer that fails (endpoint down, HTTP error, non-JSON reply) is replaced by the ``template`` writer and the
    result says why (``fallback_reason``);
-3. the grounding guard checks caption and hashtags; on a contradiction the writer gets one retry with feedback,
-   then the ``template`` writer takes over; ``guard_report`` records what was found and done.
+3. the grounding guard checks caption and hashtags: no contradiction of the evidence, the caption names the main
+   garment, every hashtag comes from the evidence or the style vocabulary (so an obeyed prompt injection in a
+   neighbour's title fails). On a violation the writer gets one retry with feedback, then the ``template`` writer
+   takes over; ``guard_report`` records what was found and done.
 """
 
 from __future__ import annotations
