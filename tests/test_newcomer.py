@@ -120,3 +120,21 @@ def test_tiny_photos_are_refused_on_the_command_line(tmp_path):
         assert proc.returncode == InvalidImageError.exit_code, proc.stdout
         assert f"{side}x{side} is too small" in proc.stderr and "32 px" in proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_litert_info_line_only_with_debug(debug):
+    from fashionrag.core.errors import ModelUnavailableError
+    from fashionrag.vision import litert
+
+    try:
+        path = litert.model_path("selfie_segmentation")
+        import ai_edge_litert  # noqa: F401
+    except (ModelUnavailableError, ImportError):
+        pytest.skip("mediapipe model files / ai-edge-litert not installed")
+    script = (f"import logging; logging.basicConfig(level={'logging.DEBUG' if debug else 'logging.WARNING'}); "
+              f"from fashionrag.vision import litert; m = litert.load_model({str(path)!r}); "
+              "import numpy as np; m(np.zeros((1, *m.input_hw, 3), np.float32)); print('ran')")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ran", proc.stderr
+    assert ("XNNPACK" in proc.stderr) is debug, proc.stderr

@@ -8,16 +8,45 @@ and run the files with LiteRT, which works on numpy 2.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
+import sys
 import threading
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 import numpy as np
 
 from ..core.errors import ModelUnavailableError
 
 INSTALL_HINT = "pip install --no-deps mediapipe==0.10.21 ai-edge-litert"
+
+log = logging.getLogger(__name__)
+
+
+@contextmanager
+def quiet_native_stderr() -> Iterator[None]:
+    """Silence what LiteRT's C++ runtime writes straight to file descriptor 2 ("INFO: Created TensorFlow Lite
+    XNNPACK delegate for CPU." on every run) unless debug logging is on (``--debug``). No environment variable
+    or API controls that log, so fd 2 points at /dev/null for the few milliseconds of the load."""
+    if log.isEnabledFor(logging.DEBUG):
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real stderr (embedded interpreter): nothing to silence
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 #: Relative paths inside the mediapipe package of the models this package uses.
 MODEL_FILES = {
@@ -81,8 +110,9 @@ class TFLiteModel:
         self.path = Path(path)
         threads = num_threads or min(4, os.cpu_count() or 1)
         try:
-            self._interp = Interpreter(model_path=str(self.path), num_threads=threads)
-            self._interp.allocate_tensors()
+            with quiet_native_stderr():
+                self._interp = Interpreter(model_path=str(self.path), num_threads=threads)
+                self._interp.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise ModelUnavailableError(f"cannot load {self.path.name} ({exc}): reinstall with {INSTALL_HINT}") from exc
         self._input = self._interp.get_input_details()[0]
