@@ -12,6 +12,11 @@ adapter — with random weights (no download), then measures at 512x384:
     python benchmarks/bench_edit.py                 # CPU, fp32, 2 steps
     python benchmarks/bench_edit.py --device cuda   # GPU, fp16
     python benchmarks/bench_edit.py --tiny          # the tiny profile (a smoke check of this script)
+    python benchmarks/bench_edit.py --profile lite --index DIR   # the offline lite editor on real photos
+
+``--profile lite`` times whole lite edits (models loaded first) on catalog photos at their own resolution and
+upscaled to 1024 px, with retrieval from ``--index`` (or the given ``--garment`` images), and writes
+``benchmarks/results/bench_edit_lite.json`` (targets: <= 1 s per edit at catalog size, <= 3 s at 1024 px).
 
 Results go to ``benchmarks/results/bench_edit_<device>[_tiny].json``. An edit with the default 50 steps
 costs about ``end_to_end + (50 - steps) * per_step``; that estimate is printed too.
@@ -80,7 +85,15 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     ap.add_argument("--tiny", action="store_true", help="benchmark the tiny profile instead (smoke check)")
     ap.add_argument("--out", default=None, help="result JSON path")
+    ap.add_argument("--profile", default="hf", choices=["hf", "lite"], help="hf: the diffusion editor (default); lite")
+    ap.add_argument("--index", default=None, help="lite: index to retrieve from")
+    ap.add_argument("--photos", default=None, help="lite: folder of person photos (default: the KAGL developer set)")
+    ap.add_argument("--ids", default="10051,10065,10339,10370,10382,10415,10044,10068",
+                    help="lite: photo file stems to edit")
+    ap.add_argument("--repeats", type=int, default=2, help="lite: timed passes over the photos")
     args = ap.parse_args(argv)
+    if args.profile == "lite":
+        return bench_lite(args)
 
     from fashionrag.pipelines.edit import FashionRAGPipeline
 
@@ -152,6 +165,57 @@ def main(argv: list[str] | None = None) -> dict:
     out.write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
     return result
+
+
+def bench_lite(args) -> dict:
+    """Seconds per lite edit (after the models are loaded) at catalog size and at 1024 px."""
+    from PIL import Image
+
+    from fashionrag.pipelines.edit_lite import LiteEditPipeline
+    from fashionrag.retrieval.retriever import Retriever
+
+    root = Path(args.photos) if args.photos else Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "kagl" / "images"
+    photos = [root / f"{i}.jpg" for i in args.ids.split(",") if (root / f"{i}.jpg").is_file()]
+    if len(photos) < 2:
+        raise SystemExit(f"need person photos: none of --ids found in {root}")
+    retriever = Retriever.open(args.index) if args.index else None
+    pipe = LiteEditPipeline(retriever)
+    texts = ["navy blue check shirt", "red tshirt", "white shirt", "black top", "green tshirt", "pink top",
+             "grey sweatshirt", "yellow tshirt"]
+    given = None if retriever is not None else [str(photos[-1])]
+    load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    t = time.perf_counter()
+    pipe(photos[0], texts[0], k=args.k, garments=given)  # loads the models and the query vocabulary
+    warm = time.perf_counter() - t
+    out: dict = {"benchmark": "edit", "profile": "lite", "k": args.k, "retrieval": "index" if retriever else "given garment",
+                 "warmup_seconds": round(warm, 3), "threads": torch.get_num_threads(), "cpu_count": os.cpu_count()}
+    for label, side in (("catalog", None), ("1024px", 1024)):
+        times, stages, modes = [], {}, {}
+        tmp = Path(os.environ.get("TMPDIR", "/tmp")) / "fashionrag-bench-lite"
+        tmp.mkdir(parents=True, exist_ok=True)
+        for r in range(args.repeats):
+            for i, p in enumerate(photos):
+                img = Image.open(p).convert("RGB")
+                if side:
+                    img = img.resize((side, side), Image.BICUBIC)
+                t = time.perf_counter()
+                res = pipe(img, texts[i % len(texts)], k=args.k, garments=given)
+                times.append(time.perf_counter() - t)
+                modes[res.mode] = modes.get(res.mode, 0) + 1
+                for k, v in res.timings.items():
+                    stages.setdefault(k, []).append(v)
+        out[label] = {"size": "as stored (224x224 KAGL)" if side is None else f"{side}x{side}", "edits": len(times),
+                      "median_seconds": round(statistics.median(times), 4), "max_seconds": round(max(times), 4),
+                      "stage_median_seconds": {k: round(statistics.median(v), 4) for k, v in stages.items()},
+                      "modes": modes}
+    out["targets"] = {"catalog_seconds": 1.0, "1024px_seconds": 3.0}
+    out["met"] = {"catalog": out["catalog"]["median_seconds"] <= 1.0, "1024px": out["1024px"]["median_seconds"] <= 3.0}
+    out["load_average_1min"] = [load_before, os.getloadavg()[0] if hasattr(os, "getloadavg") else None]
+    path = Path(args.out) if args.out else Path(__file__).parent / "results" / "bench_edit_lite.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=2))
+    print(json.dumps(out, indent=2))
+    return out
 
 
 if __name__ == "__main__":

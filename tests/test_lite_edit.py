@@ -286,3 +286,26 @@ def test_edit_cli_flags_and_lite_default(capsys, tmp_path, monkeypatch):
     assert main(["edit", str(photo), "--text", "x", "--garment", str(blank), "--out", str(tmp_path / "o2.png")]) == 2
     err = capsys.readouterr().err
     assert "no upper body garment found" in err and err.count("\n") == 1
+
+
+def test_large_photos_are_edited_on_a_working_copy_and_carried_back(shop, tmp_path):
+    d, store, photo, persons, kp = shop
+    lm = _lm_from(kp)
+
+    def estimate(rgb):  # the synthetic person's landmarks, at whatever size the editor works
+        out = lm.copy()
+        out[:, :2] *= rgb.shape[1] / W
+        return out
+
+    def seg(rgb):
+        return (np.asarray(rgb).astype(int).sum(-1) < 750).astype(np.float32)
+
+    pipe = LiteEditPipeline(Retriever(store, FixedEncoder()), pose_estimator=estimate, person_segmenter=seg)
+    big = Image.open(photo).convert("RGB").resize((W * 4, H * 4), Image.BICUBIC)  # 720x960 > WORK_MAX
+    res = pipe(big, "red shirt", k=1, mode="restyle")
+    src, out, m = np.asarray(big), np.asarray(res.image), np.asarray(res.mask_image) > 0
+    assert res.image.size == big.size == res.mask_image.size
+    assert np.array_equal(out[~m], src[~m]) and 0.05 < m.mean() < 0.5
+    inside = out[m].astype(int)
+    assert (inside[:, 0] > inside[:, 2] + 40).mean() > 0.9  # red where the blue top was
+    assert res.keypoints[K.R_SHOULDER, :2].tolist() == pytest.approx((kp[K.R_SHOULDER, :2] * 4).tolist(), abs=2)

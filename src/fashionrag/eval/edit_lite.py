@@ -5,7 +5,7 @@ Protocol: every on-model photo of the evaluated split whose garment is visible g
 pipeline with its own product id excluded from retrieval, and is then judged:
 
 - **colour success**: the caption pipeline (run on the edited photo against the reference index) names a colour of
-  the requested colour's family for the edited garment; the same judge on the *unedited* photos against their own
+  the requested colour's family for the edited garment (its named colour before the abstention gate); the same judge on the *unedited* photos against their own
   catalog colour is the **ceiling** reported beside it;
 - **type success** (replace-mode edits only): the judge names the requested article type;
 - **preservation**: share of pixels outside the edit region that are unchanged (must be 1.0);
@@ -100,8 +100,15 @@ def same_family(a: Optional[str], b: Optional[str]) -> bool:
 
 
 def judge(caption_pipe, image, category: str) -> tuple[Optional[str], Optional[str], list[str]]:
-    """(colour name, article type, article types of its group word) the caption pipeline gives the garment."""
-    ev = caption_pipe.analyse(image).evidence
+    """(colour name, article type, article types of its group word) the caption pipeline gives the garment
+    (all None when the judge cannot describe the photo: counted as a failure, never skipped)."""
+    try:
+        analysis = caption_pipe.analyse(image)
+    except FashionRAGError:
+        return None, None, []
+    # the colour the pipeline measures and names, before its abstention gate withholds unconfident ones (the same
+    # rule for the edited photos and for the ceiling on the unedited ones)
+    ev = analysis.raw_evidence or analysis.evidence
     for region in JUDGE_REGIONS[category]:
         for g in ev.garments:
             if g.region == region:

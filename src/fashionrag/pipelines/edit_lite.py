@@ -32,7 +32,7 @@ from ..core.schemas import EditGarment, EditResult
 from ..core.vocabulary import SUBCATEGORY_TO_EDIT_CATEGORY
 from ..editors.query import ParsedQuery, QueryParser
 from ..editors.regions import GarmentRegion, product_garment, worn_garment
-from ..editors.transfer import Alignment, align, replace, restyle
+from ..editors.transfer import Alignment, align, replace, restyle, upscale_edit
 from ..vision import keypoints as kpts
 from .edit_common import MAX_K, check_category, retrieve_garments
 from .edit_inputs import check_mask, pose_preview
@@ -43,6 +43,9 @@ log = logging.getLogger(__name__)
 MODES = ("auto", "restyle", "replace")
 #: ``auto`` restyles when the warped garment covers at least this share (IoU) of the worn one.
 RESTYLE_IOU = 0.6
+#: Photos larger than this (long side, px) are analysed and edited on a downscaled copy; the edit is carried back
+#: to full resolution with the photo's own luminance detail (catalog garments are small photos anyway).
+WORK_MAX = 512
 #: Filters are relaxed in this order when nothing matches.
 RELAX_ORDER = ("gender", "article_type", "colour")
 
@@ -187,7 +190,12 @@ class LiteEditPipeline:
         if not paste_back:
             notes.append("the lite profile always keeps the pixels outside the edit region (paste-back has no raw image)")
         photo = load_image(image)
-        rgb = np.asarray(photo)
+        full = np.asarray(photo)
+        H0, W0 = full.shape[:2]
+        scale = min(1.0, WORK_MAX / max(H0, W0))
+        work_photo = photo if scale == 1.0 else photo.resize((max(1, round(W0 * scale)), max(1, round(H0 * scale))),
+                                                               Image.BICUBIC)
+        rgb = np.asarray(work_photo)
         h, w = rgb.shape[:2]
         parsed = self.parser.parse(text) if (parse_query and text) else ParsedQuery(text=text)
         if category is None:
@@ -204,6 +212,7 @@ class LiteEditPipeline:
         # 1. the person and the worn garment
         if keypoints is not None:
             keypoints = kpts.validate(keypoints)
+            keypoints = keypoints * [w / W0, h / H0, 1.0]
         kp, _, worn = self.analyse(rgb, category, keypoints)
         if kp is None:
             raise InvalidInputError("no person found in the photo; use a photo of one person (front view, torso visible)")
@@ -212,7 +221,10 @@ class LiteEditPipeline:
         if mask is not None:
             if not isinstance(mask, np.ndarray):
                 mask = load_image(mask, name=str(mask) if isinstance(mask, (str, os.PathLike)) else "mask")
-            m = check_mask(mask, (w, h)).astype(bool)
+            m = check_mask(mask, (W0, H0))
+            if scale != 1.0:
+                m = np.asarray(Image.fromarray(m * 255).resize((w, h), Image.BILINEAR)) > 127
+            m = m.astype(bool)
             worn = GarmentRegion(mask=m, keypoints=kp, source="user", skin=worn.skin if worn else None,
                                  person=worn.person if worn else None)
             mask_source = "user"
@@ -233,7 +245,7 @@ class LiteEditPipeline:
             for f, v in parsed.filters().items():
                 flt.setdefault(f, v)
             if "gender" not in flt and gender == "auto":
-                g = self.person_gender(photo, category)
+                g = self.person_gender(work_photo, category)
                 if g:
                     flt["gender"] = [g, "Unisex"]
                     notes.append(f"retrieving {g} garments (the person's gender, voted from the photo's catalog neighbours)")
@@ -271,6 +283,8 @@ class LiteEditPipeline:
             notes.append(f"mode {chosen}: the warped garment covers the worn one with IoU {al.shape_fit:.2f} "
                          f"({'>=' if chosen == 'restyle' else '<'} {RESTYLE_IOU})")
         out, region_mask = (restyle if chosen == "restyle" else replace)(rgb, worn, al)
+        if scale != 1.0:
+            out, region_mask = upscale_edit(full, rgb, out, region_mask, detail=chosen == "restyle")
         t = lap("transfer", t)
         times["total"] = round(time.perf_counter() - t0, 4)
 
@@ -282,8 +296,9 @@ class LiteEditPipeline:
             paste_back=True, encoder=self.retriever.encoder.name if (self.retriever is not None and garments is None) else None,
             filters=used_filters, notes=notes, scores=scores, timings=times, seed=seed, device="cpu",
             seconds=times["total"], input_image=photo, image=Image.fromarray(out),
-            mask_image=Image.fromarray(region_mask.astype(np.uint8) * 255), pose_image=pose_preview(kp, w, h),
-            garment_images=[gimg] + [im for m, im, _, _ in scored if m.id != meta.id], keypoints=kp,
+            mask_image=Image.fromarray(region_mask.astype(np.uint8) * 255),
+            pose_image=pose_preview(kp * [W0 / w, H0 / h, 1.0], W0, H0),
+            garment_images=[gimg] + [im for m, im, _, _ in scored if m.id != meta.id], keypoints=kp * [W0 / w, H0 / h, 1.0],
         )
 
 
