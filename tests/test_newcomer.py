@@ -138,3 +138,30 @@ def test_litert_info_line_only_with_debug(debug):
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0 and proc.stdout.strip() == "ran", proc.stderr
     assert ("XNNPACK" in proc.stderr) is debug, proc.stderr
+
+
+def test_batch_caption_skip_lines_once_each_and_off_the_progress_bar(tmp_path):
+    from fashionrag.core.errors import ModelUnavailableError
+    from fashionrag.vision import litert
+
+    try:
+        litert.model_path("pose_detection")
+    except ModelUnavailableError:
+        pytest.skip("mediapipe model files not installed")
+    idx = _index_of_images(tmp_path)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.new("RGB", (300, 200), (20, 30, 200)).save(photos / "big.png")
+    Image.new("RGB", (80, 120), (20, 30, 200)).save(photos / "ok.png")
+    (photos / "text.jpg").write_text("hello")
+    env = {**os.environ, "FASHIONRAG_MAX_PIXELS": "50000", "FASHIONRAG_HOME": str(tmp_path / "home")}
+    proc = subprocess.run([sys.executable, "-m", "fashionrag", "caption", str(photos), "--out",
+                           str(tmp_path / "c.jsonl"), "--index", str(idx)], capture_output=True, text=True, env=env,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    # what a terminal shows of each line: the text after its last carriage return
+    shown = [line.rsplit("\r", 1)[-1] for line in proc.stderr.split("\n")]
+    skips = [line for line in shown if "skipped" in line]
+    assert len(skips) == 2 and all(line.startswith("skipped") for line in skips), proc.stderr
+    assert proc.stderr.count("big.png") == 1 and proc.stderr.count("text.jpg") == 1  # once, each path once
+    assert "exceeds the limit of 50,000" in proc.stderr

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import glob
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Callable, Iterable, Optional, Sequence
@@ -152,6 +153,15 @@ class _WorkerFactory:
         return _CaptionWorker(self.pipeline if self.pipeline is not None else self.recipe(), self.opts, self.cards)
 
 
+def _report_skip(on_skip: Callable[[str, str], None], path: str, error: str) -> None:
+    """Call ``on_skip`` with the progress bar cleared and redrawn after it: a skip line printed while the bar is on
+    screen would otherwise be glued to the bar and drawn again with every refresh."""
+    from tqdm import tqdm
+
+    with tqdm.external_write_mode(file=sys.stderr):
+        on_skip(path, error)
+
+
 class CaptionBatch:
     """Runs a :class:`CaptionPipeline` over many photos (see the module docstring).
 
@@ -215,7 +225,7 @@ class CaptionBatch:
                     fh.write(json.dumps({"image": key, "error": row["error"]}) + "\n")
                     fh.flush()
                     if on_skip is not None:
-                        on_skip(paths.get(key, key), row["error"])
+                        _report_skip(on_skip, paths.get(key, key), row["error"])
                     continue
                 payload = json.loads(row["data"])
                 result = CaptionResult.model_validate(payload["result"])
