@@ -9,10 +9,17 @@ from __future__ import annotations
 from typing import Any, Optional
 from urllib.parse import quote
 
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from ..core.evidence import CaptionResult, GarmentEvidence
 from ..core.schemas import EditResult, MaskRLE, Product, SearchHit, SearchResult
+
+
+def json_response(model: BaseModel) -> Response:
+    """The model serialised once, in the worker thread that made it (FastAPI would otherwise validate and
+    serialise it again on the event loop, which every other request waits for)."""
+    return Response(model.model_dump_json(), media_type="application/json")
 
 
 def image_url(product_id: str) -> str:

@@ -19,13 +19,15 @@ T = TypeVar("T")
 
 
 class WorkPool:
-    def __init__(self, name: str, workers: int, queue: int, timeout_s: float, retry_after_s: int = 1):
+    def __init__(self, name: str, workers: int, queue: int, timeout_s: float, retry_after_s: int = 1,
+                 initializer: Callable[[], None] | None = None):
         self.name = name
         self.workers = workers
         self.capacity = workers + queue
         self.timeout_s = timeout_s
         self.retry_after_s = retry_after_s
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"fashionrag-{name}")
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"fashionrag-{name}",
+                                            initializer=initializer)
         self._lock = threading.Lock()
         self._taken = 0  # running + waiting
         self._running = 0

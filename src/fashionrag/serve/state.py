@@ -41,7 +41,8 @@ class Services:
         self.edit_error = edit_error
         self.metrics = Metrics()
         s = settings
-        self.pools = {name: WorkPool(name, s.workers, s.queue, s.timeout_s, s.retry_after_s) for name in ROUTE_POOLS}
+        self.pools = {name: WorkPool(name, s.workers, s.queue, s.timeout_s, s.retry_after_s,
+                                     initializer=lambda: _share_cores(s.workers)) for name in ROUTE_POOLS}
         self.started = time.time()
 
     @property
@@ -56,6 +57,7 @@ class Services:
         from ..vision.garments import create_detector
 
         t0 = time.perf_counter()
+        _share_cores(settings.workers)
         retriever = Retriever.open(settings.index_dir)
         writer = writers.create(settings.writer, **settings.writer_kwargs)
         # one detector per worker thread: each holds its own LiteRT interpreters, so captions run in parallel
@@ -87,6 +89,17 @@ class Services:
     def close(self) -> None:
         for pool in self.pools.values():
             pool.shutdown()
+
+
+def _share_cores(workers: int) -> None:
+    """Give each worker thread its share of the cores: N workers x T torch threads > cores makes every request
+    slower (intra-op threads spin waiting on each other), worst exactly when the queue is full. Called in each
+    worker thread too: OpenMP's thread count is a per-thread setting."""
+    import os
+
+    import torch
+
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, workers)))
 
 
 def warm_up(retriever: Retriever, captioners: list[Any]) -> None:

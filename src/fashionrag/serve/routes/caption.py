@@ -6,12 +6,13 @@ import time
 from typing import Optional
 
 from fastapi import APIRouter, Depends, File, Form, UploadFile
+from fastapi.responses import Response
 
 from ...core import vocabulary
 from ...core.schemas import Product
 from ..deps import require_key, services
 from ..errors import ApiError
-from ..models import ApiCaptionResult, ApiProduct, ApiSearchHit, ShopGarment
+from ..models import ApiCaptionResult, ApiProduct, ApiSearchHit, ShopGarment, json_response
 from ..state import Services
 from ..uploads import read_image
 
@@ -42,7 +43,7 @@ async def caption(
     similar: int = Form(6, ge=0, le=MAX_SIMILAR, description="Similar catalog products per garment."),
     masks: bool = Form(True, description="Include each garment's mask (for outlines)."),
     svc: Services = Depends(services),
-) -> ApiCaptionResult:
+) -> Response:
     if not svc.has_caption:
         raise ApiError(503, "captioning is not loaded on this server", code="model_unavailable")
     if style not in vocabulary.STYLES:
@@ -50,7 +51,7 @@ async def caption(
     s = svc.settings
     photo = await read_image(image, max_bytes=s.max_upload_bytes, max_pixels=s.max_pixels)
 
-    def work() -> ApiCaptionResult:
+    def work() -> Response:
         t0 = time.perf_counter()
         with svc.captioner() as pipe:
             result, analysis = pipe.run(photo, style=style, seed=seed, platform=platform, n_hashtags=hashtags,
@@ -59,7 +60,7 @@ async def caption(
         if not masks:
             for g in garments:
                 g.mask = None
-        return ApiCaptionResult(**result.model_dump(), image_size=photo.size, garments=garments,
-                                seconds=round(time.perf_counter() - t0, 4))
+        return json_response(ApiCaptionResult(**result.model_dump(), image_size=photo.size, garments=garments,
+                                              seconds=round(time.perf_counter() - t0, 4)))
 
     return await svc.pools["caption"].run(work)

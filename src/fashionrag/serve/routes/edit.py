@@ -9,11 +9,12 @@ import time
 from typing import Optional
 
 from fastapi import APIRouter, Depends, File, Form, UploadFile
+from fastapi.responses import Response
 
 from ...core import vocabulary
 from ..deps import require_key, services
 from ..errors import ApiError
-from ..models import ApiEditResult, image_url
+from ..models import ApiEditResult, image_url, json_response
 from ..state import Services
 from ..uploads import read_image
 
@@ -46,7 +47,7 @@ async def edit(
     seed: int = Form(0),
     steps: Optional[int] = Form(None, ge=1, le=MAX_STEPS, description="Denoising steps (diffusion profiles)."),
     svc: Services = Depends(services),
-) -> ApiEditResult:
+) -> Response:
     if not svc.has_edit:
         raise ApiError(503, svc.edit_error or "editing is not loaded on this server", code="model_unavailable")
     if not text.strip():
@@ -58,7 +59,7 @@ async def edit(
     s = svc.settings
     photo = await read_image(image, max_bytes=s.max_upload_bytes, max_pixels=s.max_pixels)
 
-    def work() -> ApiEditResult:
+    def work() -> Response:
         t0 = time.perf_counter()
         with svc.editor() as editor:
             if getattr(editor, "kind", "diffusion") == "lite":
@@ -72,8 +73,8 @@ async def edit(
         retrieved = [g.model_copy(update={"image_path": None}) for g in result.retrieved]
         urls = [image_url(g.id) if svc.store.get(g.id) is not None else "" for g in retrieved]
         data["seconds"] = round(time.perf_counter() - t0, 4)
-        return ApiEditResult(**data, retrieved=retrieved, index=svc.index_dir.name,
-                             image_data=_data_uri(result.image, "JPEG"), mask_data=_data_uri(result.mask_image, "PNG"),
-                             retrieved_urls=urls)
+        return json_response(ApiEditResult(
+            **data, retrieved=retrieved, index=svc.index_dir.name, image_data=_data_uri(result.image, "JPEG"),
+            mask_data=_data_uri(result.mask_image, "PNG"), retrieved_urls=urls))
 
     return await svc.pools["edit"].run(work)

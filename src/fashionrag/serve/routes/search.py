@@ -7,11 +7,12 @@ import time
 from typing import Optional, Union
 
 from fastapi import APIRouter, Depends, Request, UploadFile
+from fastapi.responses import Response
 from pydantic import BaseModel, Field, ValidationError
 
 from ..deps import require_key, services
 from ..errors import ApiError
-from ..models import ApiSearchResult
+from ..models import ApiSearchResult, json_response
 from ..state import Services
 from ..uploads import read_image
 
@@ -45,7 +46,7 @@ _OPENAPI = {
 
 @router.post("/v1/search", response_model=ApiSearchResult, openapi_extra=_OPENAPI,
              summary="Search the catalog by text, image or both")
-async def search(request: Request, svc: Services = Depends(services)) -> ApiSearchResult:
+async def search(request: Request, svc: Services = Depends(services)) -> Response:
     s = svc.settings
     image = None
     ctype = request.headers.get("content-type", "")
@@ -77,9 +78,9 @@ async def search(request: Request, svc: Services = Depends(services)) -> ApiSear
     if text is None and image is None:
         raise ApiError(422, "give a text query, an image, or both", code="invalid_request")
 
-    def work() -> ApiSearchResult:
+    def work() -> Response:
         t0 = time.perf_counter()
         result = svc.retriever.search(text, image=image, text_weight=body.text_weight, k=body.k, filters=body.filters)
-        return ApiSearchResult.from_result(result, time.perf_counter() - t0)
+        return json_response(ApiSearchResult.from_result(result, time.perf_counter() - t0))
 
     return await svc.pools["search"].run(work)
