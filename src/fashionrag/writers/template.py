@@ -23,20 +23,28 @@ from .prompt import evidence_payload
 GENDER_ADJ = {"Men": "men's", "Women": "women's", "Boys": "boys'", "Girls": "girls'", "Unisex": "unisex"}
 GENDER_FOR = {"Men": "for men", "Women": "for women", "Boys": "for boys", "Girls": "for girls",
               "Unisex": "for everyone"}
+#: Other ways to say GENDER_FOR (each still names the gender, so the guard checks it).
+GENDER_FOR_ALT = {"Men": ("for men", "in menswear", "for the men's wardrobe", "for men on the go"),
+                  "Women": ("for women", "in womenswear", "for the women's wardrobe", "for women on the go")}
 
 USAGE_PHRASES = {
-    "Casual": ("casual days", "everyday wear", "off-duty days", "easy weekends"),
-    "Formal": ("the office", "formal occasions", "workdays", "boardroom days"),
-    "Sports": ("workouts", "training days", "active days", "game day"),
-    "Ethnic": ("festive occasions", "celebrations", "festive days"),
-    "Smart Casual": ("smart-casual days",),
-    "Party": ("parties", "nights out"),
-    "Travel": ("travel days",),
-    "Home": ("lounging at home",),
+    "Casual": ("casual days", "everyday wear", "off-duty days", "easy weekends", "weekend plans", "laid-back days",
+               "coffee runs", "city strolls", "everyday errands", "relaxed outings", "brunch dates", "downtime"),
+    "Formal": ("the office", "formal occasions", "workdays", "boardroom days", "meetings", "client days",
+               "the nine-to-five", "business dinners", "office hours", "presentations"),
+    "Sports": ("workouts", "training days", "active days", "game day", "the gym", "morning runs",
+               "practice sessions", "high-energy days", "the track", "weekend matches"),
+    "Ethnic": ("festive occasions", "celebrations", "festive days", "weddings", "family gatherings",
+               "festive evenings", "the festive season"),
+    "Smart Casual": ("smart-casual days", "after-work plans", "dinner dates"),
+    "Party": ("parties", "nights out", "evening plans"),
+    "Travel": ("travel days", "long journeys", "weekend trips"),
+    "Home": ("lounging at home", "slow mornings", "quiet evenings"),
 }
 USAGE_WORD = {"Casual": "Casual", "Formal": "Formal", "Sports": "Sporty", "Ethnic": "Festive",
               "Smart Casual": "Smart-casual", "Party": "Party-ready", "Travel": "Travel-ready"}
-SEASON_WORDS = {"Summer": ("summer",), "Fall": ("fall", "autumn"), "Winter": ("winter",), "Spring": ("spring",)}
+SEASON_WORDS = {"Summer": ("summer", "summertime"), "Fall": ("fall", "autumn"), "Winter": ("winter", "wintertime"),
+                "Spring": ("spring", "springtime")}
 
 # Phrase banks. {lead_a}: "a navy blue shirt"; {lead_this}: "this navy blue shirt"; {lead}: "navy blue shirt";
 # {others_a}: "white jeans and black casual shoes" with articles; {for_gender}: " for men" (leading space) or "".
@@ -81,7 +89,7 @@ _bank("product", "lead",
       ("This {lead} is designed{for_gender}.", {"gender", "lead_single"}),
       ("{lead_a}, easy to wear.", set()),
       ("{gender_adj} {lead}.", {"gender"}),
-      ("{adj_a} {lead}{for_gender}.", set()),
+      ("{adj_a} {lead}{for_gender}.", {"lead_single"}),
       ("{adj_cap} and {adj2}: {lead_a}{for_gender}.", set()),
       ("Here is {lead_a}, {adj} and {adj2}.", set()),
       ("{lead_a} with {a_quality} feel.", set()),
@@ -90,16 +98,56 @@ _bank("product", "lead",
       ("This {adj} {lead} is made{for_gender}.", {"lead_single"}),
       ("These {adj} {lead} are made{for_gender}.", {"lead_plural"}),
       ("{lead_a} that keeps things {adj}.", set()),
-      ("Meet {lead_a}: {adj}, {adj2} and easy to style.", set()))
+      ("Meet {lead_a}: {adj}, {adj2} and easy to style.", set()),
+      ("{lead_a}, {adj} from the first wear.", set()),
+      ("Say hello to {lead_a}{for_gender}.", set()),
+      ("A {adj} take on {lead_a}.", set()),
+      ("{lead_a} with {a_quality} attitude.", set()),
+      ("Simple and {adj}: {lead_a}{for_gender}.", set()),
+      ("{gender_adj} {lead}, {adj} and {adj2}.", {"gender"}),
+      ("{lead_a} for {adj} everyday dressing.", set()),
+      ("Wardrobe news: {lead_a}{for_gender}.", set()),
+      ("{lead_a} with {a_quality} shape.", set()),
+      ("Our {adj} {lead}{for_gender}.", set()),
+      ("A {adj} update: {lead_a}.", set()),
+      ("{lead_a}, made to feel {adj}.", set()),
+      ("Keep it {adj} with {lead_a}.", set()),
+      ("Step out in {lead_a}{for_gender}.", set()))
 _bank("product", "detail",
       ("The {pattern} finish keeps it {adj}.", {"pattern"}),
       ("A {pattern} design adds {a_quality} touch.", {"pattern"}),
       ("Its {pattern} look pairs with almost anything.", {"pattern"}),
-      ("Cut in a {fit} for {a_quality} line.", {"fit"}))
+      ("Cut in a {fit} for {a_quality} line.", {"fit"}),
+      ("The {pattern} detail makes it {adj2}.", {"pattern"}),
+      ("{pattern_cap} and {adj}, it works on its own.", {"pattern"}),
+      ("Go {pattern} for {a_quality} finish.", {"pattern"}),
+      ("A {fit} keeps the shape {adj}.", {"fit"}))
 _bank("product", "others",
       ("Shown with {others_a}.", set()),
       ("Pairs well with {others_a}.", set()),
-      ("Worn here with {others_a}.", set()))
+      ("Worn here with {others_a}.", set()),
+      ("Try it with {others_a}.", set()),
+      ("Styled here alongside {others_a}.", set()),
+      ("It sits well next to {others_a}.", set()),
+      ("Team it with {others_a} for {a_quality} outfit.", set()),
+      ("Complete the outfit with {others_a}.", set()))
+_bank("product", "closing",
+      ("{adj_cap}, {adj2} and made to last.", set()),
+      ("Expect a {adj} fit and a {adj2} finish.", set()),
+      ("{adj_cap} lines, {adj2} comfort.", set()),
+      ("It feels {adj} and looks {adj2}.", set()),
+      ("The result: {adj}, {adj2}, done.", set()),
+      ("{adj_cap} on its own, {adj2} in an outfit.", set()),
+      ("One {adj} piece, many {adj2} outfits.", set()),
+      ("Quietly {adj}, never fussy.", set()),
+      ("A {adj} staple with a {adj2} edge.", set()),
+      ("Wear it {adj}, keep it {adj2}.", set()),
+      ("{adj_cap} today, {adj2} tomorrow.", set()),
+      ("The kind of {adj} you reach for again.", set()),
+      ("{adj_cap} by nature, {adj2} by choice.", set()),
+      ("Pure {quality} style.", set()),
+      ("{adj_cap} in the best way.", set()),
+      ("Built around {a_quality}, {adj2} silhouette.", set()))
 _bank("product", "occasion",
       ("Suited to {usage} in {season}.", {"usage", "season"}),
       ("{verb_cap} for {usage} this {season}.", {"usage", "season"}),
@@ -111,6 +159,15 @@ _bank("product", "occasion",
       ("Designed for {usage}, {season} after {season}.", {"usage", "season"}),
       ("Designed for {usage}.", {"usage"}),
       ("A practical choice for {usage}.", {"usage"}),
+      ("{verb_cap} with {usage} in mind, {season} or not.", {"usage", "season"}),
+      ("Wear it for {usage} through {season}.", {"usage", "season"}),
+      ("Your {adj} answer to {usage} in {season}.", {"usage", "season"}),
+      ("Count on it for {usage} when {season} comes.", {"usage", "season"}),
+      ("A {season} staple for {usage}.", {"usage", "season"}),
+      ("{adj_cap} enough for {usage}, {adj2} enough for {season}.", {"usage", "season"}),
+      ("Think {usage}, think this.", {"usage"}),
+      ("Easy to wear for {usage}.", {"usage"}),
+      ("Ready for {usage} whenever you are.", {"usage"}),
       ("A practical choice for {season}.", {"season"}),
       ("Made for {season}.", {"season"}),
       ("An easy wardrobe staple.", set()),
@@ -132,11 +189,15 @@ _bank("minimal", "occasion",
 
 
 #: Words with no colour, fabric, garment or gender claim, for variety (the guard finds none of them).
-ADJECTIVES = ["versatile", "clean", "relaxed", "polished", "easy-going", "timeless", "modern", "practical",
-              "understated", "sharp", "comfortable", "refined", "effortless", "classic", "smart", "fresh",
-              "laid-back", "simple", "dependable", "crisp", "neat", "striking", "subtle", "bold"]
+ADJECTIVES = ["versatile", "polished", "easy-going", "timeless", "modern", "understated", "comfortable", "refined",
+              "classic", "smart", "fresh", "dependable", "crisp", "neat", "striking", "subtle", "bold", "handsome",
+              "graceful", "confident", "breezy", "sleek", "elegant", "playful", "chic", "tidy", "mellow", "stylish",
+              "trusty", "low-key", "charming", "spirited", "easygoing", "carefree", "cheerful", "sunny", "steady",
+              "honest", "lively", "unfussy"]
 QUALITIES = ["easy", "clean", "smart", "modern", "relaxed", "polished", "timeless", "casual", "neat", "fresh",
-             "confident", "balanced", "tailored", "soft", "structured"]
+             "confident", "balanced", "tailored", "soft", "structured", "graceful", "sleek", "calm", "lively",
+             "refined", "sharp", "breezy", "quiet", "crisp", "elegant"]
+ACCENTS = ["details", "accents", "touches", "trim", "highlights"]
 VERBS = ["Made", "Designed", "Built", "Cut", "Styled", "Shaped", "Chosen", "Meant"]
 
 
@@ -144,13 +205,13 @@ def _cap(text: str) -> str:
     return text[:1].upper() + text[1:] if text else text
 
 
-def colour_phrase(g: GarmentEvidence) -> tuple[str, str]:
+def colour_phrase(g: GarmentEvidence, accent: str = "details") -> tuple[str, str]:
     """('navy blue and white', '') for two strong colours; ('navy blue', ' with white details') for an accent."""
     names = ["multicoloured" if c.name == "Multi" else c.name.lower() for c in g.colours]
     if len(names) == 2 and names[0] != names[1]:
         if g.colours[1].share >= 0.3:
             return f"{names[0]} and {names[1]}", ""
-        return names[0], f" with {names[1]} details"
+        return names[0], f" with {names[1]} {accent}"
     return (names[0] if names else ""), ""
 
 
@@ -168,13 +229,13 @@ def detail(g: GarmentEvidence, facet: str) -> str:
     return next((d.value for d in g.details if d.facet == facet), "")
 
 
-def garment_phrase(g: GarmentEvidence) -> tuple[str, bool]:
+def garment_phrase(g: GarmentEvidence, accent: str = "details") -> tuple[str, bool]:
     """'navy blue striped cotton shirt' and whether it is grammatically plural. Unknown article -> 'piece'."""
     noun, plural = garment_noun(g)
-    colour, accent = colour_phrase(g)
+    colour, accented = colour_phrase(g, accent)
     pattern = detail(g, "pattern")
     parts = [colour, pattern, g.fabric.lower() if g.fabric else "", noun]
-    return " ".join(p for p in parts if p) + accent, plural
+    return " ".join(p for p in parts if p) + accented, plural
 
 
 def with_article(phrase: str, plural: bool, *, this: bool = False) -> str:
@@ -207,8 +268,9 @@ class TemplateWriter(Writer):
         rng = random.Random(hashlib.sha256(f"{seed}|{style}|{facts}".encode()).hexdigest())
         lead, *others = evidence.garments
         gender = lead.gender or evidence.look_gender()
-        lead_text, lead_plural = garment_phrase(lead)
-        other_phrases = [garment_phrase(g) for g in others[:3]]
+        accent = rng.choice(ACCENTS)
+        lead_text, lead_plural = garment_phrase(lead, accent)
+        other_phrases = [garment_phrase(g, accent) for g in others[:3]]
         usage = lead.usage or next((g.usage for g in others if g.usage), None)
         season = lead.season or next((g.season for g in others if g.season), None)
         slots = {
@@ -216,7 +278,8 @@ class TemplateWriter(Writer):
             "lead_a": with_article(lead_text, lead_plural),
             "lead_this": with_article(lead_text, lead_plural, this=True),
             "lead_all": _join([lead_text] + [p for p, _ in other_phrases]),
-            "for_gender": (" " + GENDER_FOR[gender]) if gender in GENDER_FOR else "",
+            "for_gender": (" " + rng.choice(GENDER_FOR_ALT.get(gender, (GENDER_FOR[gender],))))
+            if gender in GENDER_FOR else "",
             "gender_adj": GENDER_ADJ.get(gender or "", ""),
             "others_a": _join([with_article(p, pl) for p, pl in other_phrases]) if other_phrases else "",
             "usage": rng.choice(USAGE_PHRASES.get(usage, (f"{usage.lower()} wear",))) if usage else "",
@@ -224,14 +287,20 @@ class TemplateWriter(Writer):
             "usage_word_low": USAGE_WORD.get(usage or "", usage or "").lower(),
             "season": rng.choice(SEASON_WORDS.get(season, (season.lower(),))) if season else "",
         }
-        adjs = rng.sample(ADJECTIVES, 2)
-        slots.update(
-            adj=adjs[0], adj2=adjs[1], adj_cap=_cap(adjs[0]),
-            adj_a=_cap(with_article(f"{adjs[0]} {lead_text}", lead_plural).rsplit(" " + lead_text, 1)[0]),
-            a_quality=with_article(rng.choice(QUALITIES), False),
-            verb_cap=rng.choice(VERBS),
-            pattern=detail(lead, "pattern"), fit=detail(lead, "fit"),
-        )
+        used: set[str] = set()
+
+        def refresh() -> None:
+            # new claim-free words for every sentence, never one already used in this caption
+            adjs = rng.sample([a for a in ADJECTIVES if a not in used], 2)
+            quality = rng.choice([q for q in QUALITIES if q not in used and q not in adjs])
+            used.update(adjs + [quality])
+            slots.update(adj=adjs[0], adj2=adjs[1], adj_cap=_cap(adjs[0]), quality=quality,
+                         adj_a=_cap(with_article(adjs[0] + " x", False)[:-2]),
+                         a_quality=with_article(quality, False), verb_cap=rng.choice(VERBS))
+
+        refresh()
+        slots.update(pattern=detail(lead, "pattern"), fit=detail(lead, "fit"),
+                     pattern_cap=_cap(detail(lead, "pattern")))
         have = {k for k, v in slots.items() if v}
         if gender in GENDER_ADJ:
             have.add("gender")
@@ -242,22 +311,33 @@ class TemplateWriter(Writer):
         bank = BANKS[style]
         sentences = [self._pick(bank["lead"], have, rng, slots)]
         if other_phrases and "others" in bank and not ({"pattern", "fit"} & have and rng.random() < 0.5):
-            sentences.append(self._pick(bank["others"], have, rng, slots))
+            sentences.append(self._pick(bank["others"], have, rng, slots, refresh=refresh))
         elif "detail" in bank and {"pattern", "fit"} & have:
-            sentences.append(self._pick(bank["detail"], have, rng, slots))
-        sentences.append(self._pick(bank["occasion"], have, rng, slots, prefer_specific=True))
+            sentences.append(self._pick(bank["detail"], have, rng, slots, refresh=refresh))
+        occasion = self._pick(bank["occasion"], have, rng, slots, prefer_specific=True, refresh=refresh)
+        if len(sentences) == 1 and "closing" in bank:
+            # two sentences say every fact we have; a third, claim-free one varies the rhythm
+            extra = self._pick(bank["closing"], have, rng, slots, refresh=refresh)
+            sentences += [occasion, extra] if rng.random() < 0.5 else [extra, occasion]
+        else:
+            sentences.append(occasion)
         caption = " ".join(_cap(s) for s in sentences[:3])
         return Draft(caption, hashtags.make_hashtags(evidence, count=n_hashtags, seed=seed))
 
     @staticmethod
     def _pick(entries: list[tuple[str, frozenset[str]]], have: set[str], rng: random.Random, slots: dict[str, str],
-              prefer_specific: bool = False) -> str:
+              prefer_specific: bool = False, refresh=None) -> str:
         usable = [(t, req) for t, req in entries if req <= have]
         if prefer_specific:
-            # Say the most we know: use phrasings that need the most facts we have.
+            # Say the most we know: phrasings that need the most facts we have; every other time one fact fewer,
+            # so that not every caption ends on its season
             most = max(len(req) for _, req in usable)
-            usable = [(t, req) for t, req in usable if len(req) == most]
+            level = most if rng.random() < 0.5 or most == 0 else most - 1
+            usable = [(t, req) for t, req in usable if len(req) == level] or \
+                [(t, req) for t, req in usable if len(req) == most]
         text, _ = rng.choice(usable)
+        if refresh is not None:
+            refresh()
         return text.format(**slots)
 
 
