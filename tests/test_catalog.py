@@ -261,3 +261,22 @@ def test_jsonl_error_says_where_once(tmp_path):
     (issue,) = load_catalog(tmp_path).issues
     assert issue.reason == "not valid JSON (Unterminated string starting at column 22)"
     assert "at at" not in issue.reason
+
+
+def test_eval_on_a_catalog_without_splits_takes_every_row(tmp_path, monkeypatch):
+    from fashionrag import encoders
+    from fashionrag.eval.retrieval import run_retrieval_eval
+
+    monkeypatch.setenv("FASHIONRAG_HOME", str(tmp_path / "home"))
+    original = kagl_copy(tmp_path, "kagl_original")
+    ref = tmp_path / "ref"
+    (ref / "images").mkdir(parents=True)
+    rows = ["id,image,title,article_type,colour,gender"]
+    for i, (art, colour) in enumerate([("Shirts", "Navy Blue"), ("Jeans", "Blue"), ("Watches", "Silver"),
+                                       ("Tshirts", "Grey"), ("Socks", "Navy Blue"), ("Track Pants", "Black")]):
+        Image.new("RGB", (40, 40), (30 * i, 200, 60)).save(ref / "images" / f"r{i}.jpg")
+        rows.append(f"r{i},r{i}.jpg,Ref {art},{art},{colour},Men")
+    (ref / "catalog.csv").write_text("\n".join(rows) + "\n")
+    res = run_retrieval_eval(original, ref, encoder=encoders.create("tiny"), k=3, progress=False)
+    assert res.gallery_size == 9 and res.reference_size == 6  # all nine loadable rows, one set
+    assert res.eval_split is None

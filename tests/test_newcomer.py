@@ -165,3 +165,41 @@ def test_batch_caption_skip_lines_once_each_and_off_the_progress_bar(tmp_path):
     assert len(skips) == 2 and all(line.startswith("skipped") for line in skips), proc.stderr
     assert proc.stderr.count("big.png") == 1 and proc.stderr.count("text.jpg") == 1  # once, each path once
     assert "exceeds the limit of 50,000" in proc.stderr
+
+
+def test_readme_commands_after_make_demo_work_as_printed(tmp_path):
+    """`make demo` then the README's next commands, in a checkout-like layout (demo on a small generated KAGL copy
+    with the tiny encoder; the README's commands are run verbatim from the project folder)."""
+    import re
+    import shlex
+    import shutil
+
+    from fashionrag.pipelines.demo import run_demo
+
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("Then try the demo's index", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    commands = [line.split("#")[0].strip() for line in block.splitlines() if line.strip().startswith("fashionrag ")]
+    assert commands and all("--index out/index" in c for c in commands)
+    kagl = tmp_path / "shared" / "datasets" / "kagl"
+    (kagl / "images").mkdir(parents=True)
+    shutil.copy(ROOT / "tests" / "fixtures" / "kagl_developer" / "styles.csv", kagl / "styles.csv")
+    for i, line in enumerate((kagl / "styles.csv").read_text().splitlines()[1:]):
+        Image.new("RGB", (64, 64), (25 * i, 120, 200)).save(kagl / "images" / f"{line.split(',')[0]}.jpg")
+    for path in re.findall(r"\.\./shared/datasets/kagl/images/\S+\.jpg", block):  # the photos the README names
+        Image.new("RGB", (96, 128), (30, 40, 160)).save(kagl / "images" / Path(path).name)
+    project = tmp_path / "project"
+    project.mkdir()
+    env = {**os.environ, "FASHIONRAG_HOME": str(tmp_path / "home")}
+    old = os.getcwd()
+    os.chdir(project)
+    try:
+        report = run_demo("../shared/datasets/kagl", "out", encoder="tiny", quiet=True)
+    finally:
+        os.chdir(old)
+    assert report.index_dir == str(Path("out") / "index")
+    assert report.next_commands[0] == 'fashionrag search "navy check shirt" --index out/index'
+    for cmd in commands:
+        proc = subprocess.run([sys.executable, "-m", "fashionrag", *shlex.split(cmd)[1:]], cwd=project, env=env,
+                              capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, (cmd, proc.stderr[-2000:])
+        assert proc.stdout.strip(), cmd

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 from . import add_json_flag
 
@@ -20,4 +22,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_demo(args: argparse.Namespace):
     from ..pipelines.demo import run_demo
 
-    return run_demo(args.catalog, args.out, encoder=args.encoder, k=args.k, quiet=args.json)
+    report = run_demo(args.catalog, args.out, encoder=args.encoder, k=args.k, quiet=args.json)
+    if args.json:
+        return report
+    # the program as it was started (.venv/bin/fashionrag under make), so the lines work when pasted as printed
+    prog = sys.argv[0] if Path(sys.argv[0]).name == "fashionrag" else "fashionrag"
+    print("\nnext, on the demo's index:")
+    for cmd in report.next_commands:
+        print("  " + prog + cmd.removeprefix("fashionrag"))
+    return None

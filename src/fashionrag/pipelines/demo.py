@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from .. import encoders
 from ..retrieval.catalog import load_catalog
@@ -42,6 +43,9 @@ class DemoReport(BaseModel):
     captions_html: str | None = None
     captions: list[dict] = []
     encoder_val_metrics: dict | None = None
+    next_commands: list[str] = Field(
+        default_factory=list,
+        description="Commands to try next on the demo's own index (it lives in OUT/index, not the default location).")
 
 
 def pick_encoder(name: str | None) -> tuple[encoders.Encoder, bool]:
@@ -109,9 +113,13 @@ def run_demo(catalog_dir: str, out_dir: str = "out", encoder: str | None = None,
     if metrics:
         say("\nthis encoder's figures from the packaged model card (assets/lite/metrics.json; KAGL val, REF = train): "
             + "  ".join(f"{k} {v}" for k, v in metrics.items()))
+    photo = next((r["image_path"] for r in captions if r.get("image_path")), None)
+    nxt = [f'fashionrag search "navy check shirt" --index {index_dir}']
+    if photo:
+        nxt.append(f"fashionrag caption {photo} --index {index_dir}")
     return DemoReport(encoder=enc.name, meaningful=meaningful, index_dir=str(index_dir), indexed=build.indexed,
                       html=str(page), queries=queries, captions_html=cap_page, captions=captions,
-                      encoder_val_metrics=metrics)
+                      encoder_val_metrics=metrics, next_commands=nxt)
 
 
 def run_captions(retriever: Retriever, query_cat, out: Path, say) -> tuple[list[dict], str | None]:
@@ -131,12 +139,24 @@ def run_captions(retriever: Retriever, query_cat, out: Path, say) -> tuple[list[
     for p in picks:
         result, analysis = pipe.run(p.image_path, style="instagram", name=p.id)
         cards.append(card(p.image_path, result, analysis))
-        rows.append({"id": p.id, "title": p.title, "caption": result.caption, "hashtags": result.hashtags})
+        rows.append({"id": p.id, "title": p.title, "caption": result.caption, "hashtags": result.hashtags,
+                     "image_path": _short_path(p.image_path)})
         say(f"\n{p.id} ({p.title})\n  {result.caption or '(no garment found)'}\n  {' '.join(result.hashtags)}")
     (out / "captions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     page = write_sheet(out / "captions.html", cards, title=f"fashionrag captions — encoder {retriever.encoder.name}")
     say(f"\nwrote {page}")
     return rows, str(page)
+
+
+def _short_path(path: str | None) -> str | None:
+    """The path relative to the working directory when it is below it or a sibling's ('../shared/...')."""
+    if not path:
+        return path
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:  # another drive (Windows)
+        return path
+    return rel if rel.count("..") <= 2 else path
 
 
 def encoder_val_metrics(enc) -> dict | None:
