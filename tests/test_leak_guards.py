@@ -60,7 +60,7 @@ def test_guard_counts_same_ids_and_same_bytes(tmp_path):
 
     train_only = guard_reference(val, _products([r for r in rows if r["split"] == "train"]))
     assert train_only.same_id == 0 and train_only.dropped == ["t-dup"]
-    assert any("dropped 1 reference rows" in n for n in train_only.notes())
+    assert any("dropped 1 reference row whose image is" in n for n in train_only.notes())
 
 
 def test_guard_with_unreadable_reference_images_still_checks_ids(tmp_path):
@@ -161,7 +161,7 @@ def test_eval_caption_drops_byte_identical_images_from_a_prebuilt_index_in_memor
                                     tuning=TuningSet(), progress=False)
     assert report.leak_check.dropped == ["t-dup"] and report.index_size == 8 and report.n_images == 4
     assert len(stores.open_store(index)) == 9  # the index on disk is untouched
-    assert any("dropped 1 reference rows" in n for n in report.notes)
+    assert any("dropped 1 reference row whose image is" in n for n in report.notes)
     # built from the catalog instead: the same drop
     built, _ = run_caption_eval(cat, cat, split="val", encoder="tiny", detector=OneProductDetector(),
                                 tuning=TuningSet(), progress=False)

@@ -42,8 +42,10 @@ class LeakCheck(BaseModel):
         out = [f"leak guard: {self.evaluated} evaluated rows checked against {self.reference} reference rows by "
                "product id and by image sha256"]
         if self.dropped:
-            out.append(f"dropped {len(self.dropped)} reference rows whose image is byte-identical to an evaluated "
-                       f"image under another id ({', '.join(self.dropped[:5])}{', ...' if len(self.dropped) > 5 else ''})")
+            n = len(self.dropped)
+            out.append(f"dropped {n} reference {'row whose image is' if n == 1 else 'rows whose images are'} "
+                       f"byte-identical to evaluated images under other ids "
+                       f"({', '.join(self.dropped[:5])}{', ...' if n > 5 else ''})")
         if self.allowed and (self.same_id or self.same_image):
             out.append(f"--allow-overlap: the reference still holds {self.same_id} evaluated ids and "
                        f"{self.same_image} byte-identical images; these numbers are not a held-out evaluation")
