@@ -48,6 +48,30 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_json_flag(p)
     p.set_defaults(func=cmd_edit)
 
+    d = sub.add_parser("edit-demo", help="edit two held-out catalog photos offline (restyle + replace) into an HTML page")
+    d.add_argument("--catalog", required=True, help="catalog with a val split (e.g. the KAGL developer set)")
+    d.add_argument("--index", default=None, help=f"index of its train split (default: {config.default_index_dir()})")
+    d.add_argument("--out", default="out/edits.html", help="HTML page to write (default out/edits.html)")
+    add_json_flag(d)
+    d.set_defaults(func=cmd_edit_demo)
+
+
+def cmd_edit_demo(args: argparse.Namespace):
+    from ..pipelines.edit_demo import run_edit_demo
+
+    index_dir = Path(args.index) if args.index else config.default_index_dir()
+    if not index_dir.exists():
+        raise InvalidInputError(f"no index at {index_dir}; run `fashionrag demo` (or `fashionrag index build`) first")
+    report = run_edit_demo(args.catalog, index_dir, args.out)
+    if args.json:
+        return report
+    for e in report.edits:
+        print(f"edited {e.photo_id} after {e.text!r}: {e.mode} with garment {e.garment} ({e.seconds:.2f}s)")
+    if report.missing_modes:
+        print(f"note: no {', '.join(report.missing_modes)} edit among the {report.tried} photos tried")
+    print(f"page: {report.html}")
+    return None
+
 
 def cmd_edit(args: argparse.Namespace):
     from ..core.images import load_image

@@ -78,14 +78,16 @@ def _skin_samples(rgb: np.ndarray, landmarks: Optional[np.ndarray], kp: np.ndarr
     return srgb_to_lab(pix) if len(pix) >= 10 else None
 
 
-def _clusters(lab: np.ndarray, k: int = 3, seed: int = 0, max_pixels: int = 2500) -> Optional[np.ndarray]:
+def _clusters(lab: np.ndarray, k: int = 5, seed: int = 0, max_pixels: int = 2500, min_share: float = 0.03
+              ) -> Optional[np.ndarray]:
+    """Lab k-means centres holding at least ``min_share`` of the pixels (checks and prints have several)."""
     if len(lab) < 12:
         return None
     if len(lab) > max_pixels:
         lab = lab[np.random.default_rng(seed).choice(len(lab), max_pixels, replace=False)]
     centres, labels = kmeans(lab, k=k, seed=seed)
     counts = np.bincount(labels, minlength=len(centres))
-    return centres[counts >= max(3, 0.08 * len(lab))]
+    return centres[counts >= max(3, min_share * len(lab))]
 
 
 def _nearest(lab: np.ndarray, centres: Optional[np.ndarray]) -> np.ndarray:
@@ -199,6 +201,19 @@ def _reference_area(f: dict, category: str, shape: tuple[int, int]) -> np.ndarra
     return near & (ys >= f["ankle_y"] - 0.15 * f["torso"])  # dresses: below the hem (shins, shoes)
 
 
+def _torso(f: dict, category: str, shape: tuple[int, int]) -> Optional[np.ndarray]:
+    """The body between the garment's anchor joints (shoulders and hips; hips and knees for bottoms)."""
+    if category in ("upper_body", "dresses"):
+        pts = [f["rs"], f["ls"], f["lh"], f["rh"]]
+    else:
+        knee_y = f["knee_y"]
+        pts = [f["rh"], f["lh"], None if f["lh"] is None else np.array([f["lh"][0], knee_y]),
+               None if f["rh"] is None else np.array([f["rh"][0], knee_y])]
+    if any(p is None for p in pts):
+        return None
+    return _polygon(shape, _shrink([np.asarray(p, np.float64) for p in pts], 1.1))
+
+
 def _band(f: dict, category: str, shape: tuple[int, int]) -> tuple[np.ndarray, float]:
     """Rows the garment may occupy, and the row below which pixels must be clearly the garment's colour."""
     h, w = shape
@@ -250,6 +265,13 @@ def worn_garment(rgb: np.ndarray, kp: np.ndarray, person: np.ndarray, category: 
     loose = (dg < 30) & ~(do + 2 < dg)  # above the strict row: the garment unless nearer the other garment
     strict = (dg < 16) & (dg + 3 < do)  # below it: only what is clearly the garment's colour
     keep = np.where(ys < strict_row, loose, strict)
+    # inside the torso (shoulders to hips) every pixel is the garment's unless it is nearer the other garment's
+    # colours: prints, logos and checks in colours the core sample missed stay part of it
+    torso = _torso(f, category, (h, w))
+    if torso is not None:
+        keep |= torso[ys, xs] & ~(do + 2 < dg)
+        if category in ("upper_body", "dresses"):  # well above the hips no other garment can be: all of it
+            keep |= torso[ys, xs] & (ys < f["hip_y"] - 0.2 * f["torso"])
     if bg is not None and _nearest(bg[None], g)[0] > 15:  # not a white-on-white garment: drop the background halo
         keep &= np.linalg.norm(pix - bg, axis=1) > 6
     mask = np.zeros((h, w), bool)
