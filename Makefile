@@ -28,6 +28,7 @@ $(VENV)/.installed: pyproject.toml
 
 demo: venv
 	$(BIN)/fashionrag demo --catalog $(CATALOG) --out $(OUT)
+	$(BIN)/fashionrag edit-demo --catalog $(CATALOG) --index $(OUT)/index --out $(OUT)/edits.html
 
 test: venv
 	$(BIN)/python -m pytest
@@ -40,6 +41,8 @@ bench-caption: venv
 
 bench-edit: venv
 	$(BIN)/python benchmarks/bench_edit.py
+	@test -f $(OUT)/index/manifest.json || $(MAKE) demo
+	$(BIN)/python benchmarks/bench_edit.py --profile lite --index $(OUT)/index
 
 # Scale-out: index build / batch caption throughput local vs Ray (1, 2 workers); FAISS vs Milvus Lite query
 # latency at 100k with filters. JSON in benchmarks/results/scale.json; see docs/scale.md.
