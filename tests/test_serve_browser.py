@@ -190,3 +190,28 @@ def test_edit_tab_shows_before_and_after(page_factory, kagl_dir):
     assert page.locator("#edit-garments .mini").count() == len(api["retrieved"])
     _shot(page, "serve_edit_laptop.png")
     assert page.problems == []
+
+
+def test_page_with_an_api_key_asks_for_it_and_then_works(browser, small_index):
+    key = "browser-test-key-42"
+    srv = ServerProcess(small_index, "--workers", "1", "--quiet", env={"FASHIONRAG_API_KEY": key}).wait_ready()
+    ctx = browser.new_context(viewport=LAPTOP)
+    try:
+        page = ctx.new_page()
+        page.set_default_timeout(60_000)
+        page.goto(srv.url + "/")
+        page.wait_for_selector("#keybox:not(.hidden)")  # the server said a key is needed
+        page.fill("#q", "shoes")
+        page.press("#q", "Enter")
+        page.wait_for_selector("#toast.error")
+        assert "API key" in page.inner_text("#toast")
+        page.fill("#apikey", key)
+        page.click("#keybox button")
+        page.press("#q", "Enter")
+        page.wait_for_selector("#results .pcard:not(.loading)")
+        # catalog images need the key too: the page fetches them with the header and shows blob: URLs
+        assert _images_loaded(page, "#results .pcard img") >= 1
+        assert page.evaluate("document.querySelector('#results .pcard img').src").startswith("blob:")
+    finally:
+        ctx.close()
+        srv.stop()

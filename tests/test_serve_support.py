@@ -102,4 +102,9 @@ class ServerProcess:
 
 @pytest.fixture(scope="module")
 def small_index(kagl_dir, tmp_path_factory) -> Path:
-    return build_small_index(kagl_dir, tmp_path_factory.mktemp("serve_index"))
+    """Built once per test session and shared by the service test modules (they only read it)."""
+    root = tmp_path_factory.getbasetemp() / "serve_small_index"
+    if not (root / "index" / "manifest.json").is_file():
+        root.mkdir(parents=True, exist_ok=True)
+        build_small_index(kagl_dir, root)
+    return root / "index"
