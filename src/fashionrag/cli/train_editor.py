@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import argparse
 
-import torch
-
 from ..core.vocabulary import EDIT_CATEGORIES
-from ..pipelines.edit_data import CatalogEditDataset, DressCodeDataset
 from ..pipelines.edit_profiles import DIFFUSION_PROFILES, work_size
-from ..train.editor import EditorTrainSettings, train_editor
 from . import add_json_flag
+
+# Torch and the training code are imported by the command, not here: building the CLI parser (which every
+# `fashionrag` command does, a one-line search too) must not pay for importing torch. Unset training options
+# take EditorTrainSettings' defaults.
+_SETTINGS = {"max_steps": "max_steps", "batch_size": "batch_size", "lr": "lr", "warmup_steps": "warmup", "k": "k",
+             "text_drop": "text_drop", "uncond_prob": "uncond_prob", "mixed_precision": "mixed_precision",
+             "grad_accum": "grad_accum", "seed": "seed", "save_every": "save_every", "prompt_mode": "prompt_mode"}
 
 
 def register_editor(tsub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add ``train editor`` to the ``train`` sub-parsers (called by :mod:`fashionrag.cli.train`)."""
-    d = EditorTrainSettings()
     e = tsub.add_parser("editor", help="fine-tune the Fashion-RAG editing UNet and inversion adapter",
                         description="Train on a Dress Code layout (--dresscode) or on a catalog of on-model photos (--catalog).")
     src = e.add_mutually_exclusive_group(required=True)
@@ -29,19 +31,19 @@ def register_editor(tsub: argparse._SubParsersAction) -> argparse.ArgumentParser
     e.add_argument("--mask-style", default="segmentation", choices=["bbox", "segmentation"],
                    help="catalog photos: automatic mask style; Dress Code always uses the reference's masks "
                    "(segmentation -> its 'mask', bbox -> its 'bounding_box')")
-    e.add_argument("--prompt-mode", default=d.prompt_mode, choices=["category", "caption"],
-                   help=f"prompt template (default {d.prompt_mode!r}, what `fashionrag edit --prompt` uses by default)")
-    e.add_argument("--max-steps", type=int, default=d.max_steps)
-    e.add_argument("--batch-size", type=int, default=d.batch_size)
-    e.add_argument("--lr", type=float, default=d.lr)
-    e.add_argument("--warmup", type=int, default=d.warmup_steps)
-    e.add_argument("--k", type=int, default=d.k, help="at most this many garments per sample (random 1..k)")
-    e.add_argument("--text-drop", type=float, default=d.text_drop)
-    e.add_argument("--uncond-prob", type=float, default=d.uncond_prob)
-    e.add_argument("--mixed-precision", default=d.mixed_precision, choices=["no", "fp16", "bf16"])
-    e.add_argument("--grad-accum", type=int, default=d.grad_accum)
-    e.add_argument("--save-every", type=int, default=0)
-    e.add_argument("--seed", type=int, default=d.seed)
+    e.add_argument("--prompt-mode", default=None, choices=["category", "caption"],
+                   help="prompt template (default: the one `fashionrag edit --prompt` uses by default)")
+    e.add_argument("--max-steps", type=int, default=None)
+    e.add_argument("--batch-size", type=int, default=None)
+    e.add_argument("--lr", type=float, default=None)
+    e.add_argument("--warmup", type=int, default=None)
+    e.add_argument("--k", type=int, default=None, help="at most this many garments per sample (random 1..k)")
+    e.add_argument("--text-drop", type=float, default=None)
+    e.add_argument("--uncond-prob", type=float, default=None)
+    e.add_argument("--mixed-precision", default=None, choices=["no", "fp16", "bf16"])
+    e.add_argument("--grad-accum", type=int, default=None)
+    e.add_argument("--save-every", type=int, default=None)
+    e.add_argument("--seed", type=int, default=None)
     e.add_argument("--device", default=None, help="cpu to force the CPU")
     e.add_argument("--quiet", action="store_true")
     add_json_flag(e)
@@ -50,11 +52,12 @@ def register_editor(tsub: argparse._SubParsersAction) -> argparse.ArgumentParser
 
 
 def cmd_train_editor(args: argparse.Namespace):
-    settings = EditorTrainSettings(
-        max_steps=args.max_steps, batch_size=args.batch_size, lr=args.lr, warmup_steps=args.warmup, k=args.k,
-        text_drop=args.text_drop, uncond_prob=args.uncond_prob, mixed_precision=args.mixed_precision,
-        grad_accum=args.grad_accum, seed=args.seed, save_every=args.save_every, prompt_mode=args.prompt_mode,
-    )
+    import torch
+
+    from ..pipelines.edit_data import CatalogEditDataset, DressCodeDataset
+    from ..train.editor import EditorTrainSettings, train_editor
+
+    settings = EditorTrainSettings(**{f: getattr(args, a) for f, a in _SETTINGS.items() if getattr(args, a) is not None})
     size = work_size(args.base, args.weights)
     if args.dresscode:
         dataset: torch.utils.data.Dataset = DressCodeDataset(args.dresscode, args.phase, args.categories.split(","), size=size,
