@@ -102,7 +102,8 @@ def guard_reference(
             f"{len(same_id)} of the {len(evaluated)} evaluated products are also in {reference_name} (same product "
             f"id, e.g. {', '.join(same_id[:3])}): every one would be its own nearest neighbour. Use a reference "
             "without them (pass the same folder as --catalog and --index-catalog with --split, or build the index "
-            "from the train split only), or pass --allow-overlap if you mean to measure with them"
+            "from the other split only: `fashionrag index build --split train`), or pass --allow-overlap if you mean "
+            "to measure with them"
         )
     return LeakCheck(
         evaluated=len(evaluated),
