@@ -203,3 +203,25 @@ def test_readme_commands_after_make_demo_work_as_printed(tmp_path):
                               capture_output=True, text=True, timeout=600)
         assert proc.returncode == 0, (cmd, proc.stderr[-2000:])
         assert proc.stdout.strip(), cmd
+
+
+@pytest.mark.parametrize("offline", [True, False])
+def test_edit_checks_the_weights_before_any_other_work_and_says_so_once(tmp_path, offline):
+    from fashionrag.core.errors import ModelUnavailableError
+
+    photo = tmp_path / "person.png"
+    Image.new("RGB", (96, 128), (120, 100, 90)).save(photo)
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+    env.update(HF_HOME=str(tmp_path / "hf"), HF_HUB_CACHE=str(tmp_path / "hf" / "hub"))
+    if offline:
+        env["HF_HUB_OFFLINE"] = "1"
+    else:  # "online" but nothing answers: a closed port on loopback stands for a machine without network
+        env["HF_ENDPOINT"] = "http://127.0.0.1:9"
+    # the index does not exist: had retrieval come first, that would be the error
+    proc = subprocess.run([sys.executable, "-m", "fashionrag", "edit", str(photo), "--text", "red shirt", "--profile",
+                           "hf", "--index", str(tmp_path / "no-index"), "--out", str(tmp_path / "e.png")],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == ModelUnavailableError.exit_code, proc.stderr
+    err = proc.stderr.strip()
+    assert len(err.splitlines()) == 1 and "Retrying" not in err and "no index" not in err, err
+    assert "furio19/fashion-rag" in err and "--profile lite" in err

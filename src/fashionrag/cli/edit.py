@@ -76,13 +76,15 @@ def cmd_edit_demo(args: argparse.Namespace):
 def cmd_edit(args: argparse.Namespace):
     from ..core.images import load_image
     from ..pipelines.edit_common import MAX_K, output_paths, save_edit
-    from ..pipelines.edit_profiles import create_editor, resolve_profile
+    from ..pipelines.edit_profiles import check_weights, create_editor, resolve_profile
     from ..vision.keypoints import read_keypoints
 
     output_paths(args.out)  # a bad --out fails before any work
     photo = load_image(args.image)  # fail fast on a non-image, before loading any model
     if not 0 <= args.k <= MAX_K:
         raise InvalidInputError(f"--k must be between 0 and {MAX_K}, got {args.k}")
+    profile = resolve_profile(args.profile, args.weights)
+    check_weights(profile, args.weights)  # missing weights fail now, not after the retrieval
     retriever, index_dir = None, None
     if args.garment is None and args.k > 0:
         from ..retrieval.retriever import Retriever
@@ -102,7 +104,6 @@ def cmd_edit(args: argparse.Namespace):
     keypoints = read_keypoints(args.keypoints) if args.keypoints else None
     mask = None if args.mask == "auto" else args.mask
 
-    profile = resolve_profile(args.profile, args.weights)
     editor = create_editor(profile, weights=args.weights, device=args.device, retriever=retriever)
     options = dict(category=args.category, k=args.k, garments=args.garment, exclude_ids=args.exclude, mask=mask,
                    keypoints=keypoints, seed=args.seed, paste_back=args.paste_back)

@@ -191,6 +191,35 @@ def resolve_profile(profile: str, weights: str | Path | None = None) -> str:
     return "lite" if "lite" in EDIT_PROFILES else "hf"
 
 
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    """One TCP connection to the hub (``HF_ENDPOINT`` or huggingface.co): a no-network machine answers in
+    milliseconds here, where huggingface_hub would retry for ~25 s and log every retry."""
+    import socket
+    from urllib.parse import urlparse
+
+    url = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    try:
+        socket.create_connection((url.hostname or "huggingface.co", url.port or (80 if url.scheme == "http" else 443)),
+                                 timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def check_weights(profile: str, weights: str | Path | None = None) -> None:
+    """Fail before any other work (retrieval, model loads) when ``profile``'s weights cannot be had: the ``hf``
+    files are neither in the local cache nor downloadable (offline mode, or the hub unreachable). Cheap: a cache
+    lookup and at most one connection attempt. One clear error, not a page of retry warnings."""
+    if profile != "hf" or weights is not None or hf_weights_available():
+        return
+    if _offline_default():
+        raise ModelUnavailableError(_hf_missing_message(f"{HF_WEIGHTS} is not in the local cache and offline mode "
+                                                        "is on (HF_HUB_OFFLINE)"))
+    if not _hub_reachable():
+        raise ModelUnavailableError(_hf_missing_message(f"{HF_WEIGHTS} is not in the local cache and the hub "
+                                                        "cannot be reached"))
+
+
 def create_editor(profile: str = "auto", *, weights: str | Path | None = None, device=None, dtype=None, **kwargs: Any):
     """The editor a ``--profile`` (and optional ``--weights DIR``) names, components passed as keywords."""
     from .edit import FashionRAGPipeline
