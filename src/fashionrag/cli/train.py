@@ -117,5 +117,6 @@ def cmd_blip(args: argparse.Namespace):
 
 
 from .train_editor import register_editor  # noqa: E402
+from .train_captioner import register_captioner  # noqa: E402
 
-TRAIN_COMMANDS.extend([register_editor, register_blip])
+TRAIN_COMMANDS.extend([register_editor, register_blip, register_captioner])

@@ -399,7 +399,9 @@ class CaptionPipeline:
     ) -> tuple[CaptionResult, PhotoAnalysis]:
         """Like ``__call__`` but also returns the analysis (masks, neighbours) for contact sheets and evaluation."""
         analysis = self.analyse(image, name=name)
-        result = self.writer.write(analysis.evidence, style=style, seed=seed, platform=platform, n_hashtags=n_hashtags)
+        extra = {"image": load_image(image)} if getattr(self.writer, "needs_image", False) else {}
+        result = self.writer.write(analysis.evidence, style=style, seed=seed, platform=platform, n_hashtags=n_hashtags,
+                                   **extra)
         return result, analysis
 
 

@@ -49,6 +49,11 @@ class Writer(abc.ABC):
     model: Optional[str] = None
     #: Whether hashtags from the evidence are merged into the writer's own (LLM writers: yes).
     merge_evidence_hashtags: bool = True
+    #: Whether :meth:`draft` needs the photo (``image=``): image-to-text baselines such as ``captioner``.
+    needs_image: bool = False
+    #: False for a baseline that must be scored as it is: the guard still checks and reports, but the text is kept
+    #: (no retry, no template fallback).
+    guard_fallback: bool = True
 
     @abc.abstractmethod
     def draft(
@@ -67,6 +72,7 @@ class Writer(abc.ABC):
         n_hashtags: Optional[int] = None,
         check: bool = True,
         include_evidence: bool = True,
+        image: object = None,
     ) -> CaptionResult:
         """Caption one evidence pack, grounded (see module docstring)."""
         if style not in STYLES:
@@ -87,13 +93,17 @@ class Writer(abc.ABC):
         for attempt in range(2 if check else 1):
             attempts += 1
             try:
+                extra = {"image": image} if self.needs_image else {}
                 d = self._finish(self.draft(evidence, style=style, seed=seed + attempt, n_hashtags=n,
-                                            feedback=feedback), evidence, n, seed)
+                                            feedback=feedback, **extra), evidence, n, seed)
             except (FashionRAGError, ValueError) as exc:
                 fallback_reason = f"{self.name} writer failed: {exc}"
                 log.warning("%s; using the template writer", fallback_reason)
                 break
             found = guard.check(evidence, d.caption, d.hashtags) if check else []
+            if not self.guard_fallback:
+                final = d  # kept as written; the report below lists what the guard found
+                break
             violations.extend(found)
             if not found:
                 final = d
@@ -131,7 +141,8 @@ class Writer(abc.ABC):
 #: Writer names -> factory(**options).
 WRITERS: Registry[Writer] = Registry(
     "writer",
-    builtins=("fashionrag.writers.template", "fashionrag.writers.openai_compat", "fashionrag.writers.hf_causal"),
+    builtins=("fashionrag.writers.template", "fashionrag.writers.openai_compat", "fashionrag.writers.hf_causal",
+              "fashionrag.writers.captioner"),
     error=ModelUnavailableError,
 )
 register = WRITERS.register
