@@ -366,7 +366,7 @@ class FashionRAGPipeline:
         h, w = rgb.shape[:2]
         if mask is not None:
             if not isinstance(mask, np.ndarray):
-                mask = load_image(mask, name=str(mask) if isinstance(mask, (str, os.PathLike)) else "mask")
+                mask = load_image(mask, name=str(mask) if isinstance(mask, (str, os.PathLike)) else "mask", min_side=1)
             return check_mask(mask, (w, h)), "user"
         assert kp is not None
         if style == "segmentation":

@@ -220,7 +220,7 @@ class LiteEditPipeline:
         mask_source = "auto-garment"
         if mask is not None:
             if not isinstance(mask, np.ndarray):
-                mask = load_image(mask, name=str(mask) if isinstance(mask, (str, os.PathLike)) else "mask")
+                mask = load_image(mask, name=str(mask) if isinstance(mask, (str, os.PathLike)) else "mask", min_side=1)
             m = check_mask(mask, (W0, H0))
             if scale != 1.0:
                 m = np.asarray(Image.fromarray(m * 255).resize((w, h), Image.BILINEAR)) > 127
