@@ -72,7 +72,10 @@ def cmd_serve(args: argparse.Namespace):
         services = Services.load(settings)  # a missing index or model is a one-line error here, before binding
         app = create_app(settings, services)
         # uvicorn's own SIGINT/SIGTERM handling stops accepting, lets in-flight requests finish, then shuts down
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level="info",
-                    access_log=settings.log_requests, timeout_graceful_shutdown=args.graceful_timeout,
-                    limit_concurrency=1024)
+        try:
+            uvicorn.run(app, host=settings.host, port=settings.port, log_level="info",
+                        access_log=settings.log_requests, timeout_graceful_shutdown=args.graceful_timeout,
+                        limit_concurrency=1024)
+        finally:
+            services.close()  # the work pools finish what they hold
     return None
