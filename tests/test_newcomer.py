@@ -225,3 +225,13 @@ def test_edit_checks_the_weights_before_any_other_work_and_says_so_once(tmp_path
     err = proc.stderr.strip()
     assert len(err.splitlines()) == 1 and "Retrying" not in err and "no index" not in err, err
     assert "furio19/fashion-rag" in err and "--profile lite" in err
+
+
+def test_building_the_cli_parser_imports_no_model_library():
+    """Every command, a one-line text search too, builds the whole parser first: importing torch there cost ~5 s and
+    ~700 MB before any work (the start-up item of issue 9). Commands import their heavy modules when they run."""
+    code = ("import sys; from fashionrag.cli import build_parser; build_parser(); "
+            "print(','.join(m for m in ('torch', 'torchvision', 'transformers', 'diffusers', 'faiss') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "", f"imported while building the parser: {proc.stdout.strip()}"

@@ -9,10 +9,9 @@ from . import add_json_flag
 
 
 def register_captioner(tsub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add ``train captioner`` to the ``train`` sub-parsers."""
-    from ..train.captioner import CaptionerTrainSettings
-
-    d = CaptionerTrainSettings()
+    """Add ``train captioner`` to the ``train`` sub-parsers. Nothing heavy is imported here (the training code
+    imports torch, and every `fashionrag` command builds this parser): unset options take CaptionerTrainSettings'
+    defaults when the command runs."""
     c = tsub.add_parser(
         "captioner",
         help="train the supervised caption baseline (frozen image tower + small decoder) on train titles",
@@ -22,15 +21,15 @@ def register_captioner(tsub: argparse._SubParsersAction) -> argparse.ArgumentPar
     )
     c.add_argument("--catalog", required=True, help="catalog with a split column (only train rows are used)")
     c.add_argument("--out", required=True, help="output model dir (config.json, tokenizer.json, model.safetensors)")
-    c.add_argument("--encoder", default=d.encoder, help="image tower: an encoder name (frozen)")
-    c.add_argument("--epochs", type=int, default=d.epochs)
-    c.add_argument("--batch-size", type=int, default=d.batch_size)
-    c.add_argument("--lr", type=float, default=d.lr)
-    c.add_argument("--d-model", type=int, default=d.d_model)
-    c.add_argument("--layers", type=int, default=d.n_layers)
-    c.add_argument("--max-len", type=int, default=d.max_len, help="longest text in words (+2)")
-    c.add_argument("--seed", type=int, default=d.seed)
-    c.add_argument("--threads", type=int, default=d.threads, help="torch CPU threads (default 1: shared machines)")
+    c.add_argument("--encoder", default=None, help="image tower: an encoder name (frozen)")
+    c.add_argument("--epochs", type=int, default=None)
+    c.add_argument("--batch-size", type=int, default=None)
+    c.add_argument("--lr", type=float, default=None)
+    c.add_argument("--d-model", type=int, default=None)
+    c.add_argument("--layers", type=int, default=None)
+    c.add_argument("--max-len", type=int, default=None, help="longest text in words (+2)")
+    c.add_argument("--seed", type=int, default=None)
+    c.add_argument("--threads", type=int, default=None, help="torch CPU threads (default 1: shared machines)")
     c.add_argument("--limit", type=int, default=None, help="use only the first N train rows (quick trials)")
     c.add_argument("--quiet", action="store_true", help="no progress bars")
     add_json_flag(c)
@@ -42,10 +41,10 @@ def cmd_captioner(args: argparse.Namespace):
     from ..retrieval.catalog import load_catalog
     from ..train.captioner import CaptionerTrainSettings, train_captioner
 
-    settings = CaptionerTrainSettings(
-        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, d_model=args.d_model, n_layers=args.layers,
-        max_len=args.max_len, seed=args.seed, threads=args.threads, limit=args.limit, encoder=args.encoder,
-    )
+    given = dict(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, d_model=args.d_model,
+                 n_layers=args.layers, max_len=args.max_len, seed=args.seed, threads=args.threads, limit=args.limit,
+                 encoder=args.encoder)
+    settings = CaptionerTrainSettings(**{k: v for k, v in given.items() if v is not None})
     log = (lambda s: print(s, file=sys.stderr, flush=True)) if args.json else (lambda s: print(s, flush=True))
     result = train_captioner(load_catalog(args.catalog), args.out, settings, progress=not (args.quiet or args.json),
                              log=log)
