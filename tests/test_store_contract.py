@@ -346,8 +346,10 @@ def test_milvus_expression_escapes_values():
 
     assert quote('Men" or id > 0') == '"Men\\" or id > 0"'
     assert quote("a\\") == '"a\\\\"'
-    expr = filter_expression({"gender": ['Men" or id > 0']}, lambda f: f)
-    assert expr == 'array_contains_any(tags, ["gender=Men\\" or id > 0"])'
+    expr = filter_expression({"year": ['Men" or id > 0']}, lambda f: f)
+    assert expr == 'array_contains_any(tags, ["year=Men\\" or id > 0"])'
+    expr = filter_expression({"gender": ['Men" or id > 0', "Women"], "year": ["2012"]}, lambda f: f, ("gender",))
+    assert expr == 'f_gender in ["Men\\" or id > 0", "Women"] and array_contains_any(tags, ["year=2012"])'
 
 
 def test_store_specs_parse():

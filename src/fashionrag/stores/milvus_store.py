@@ -20,10 +20,12 @@ Why it is shaped this way:
 - **The manifest lives with the collection** (property ``fashionrag.manifest``: encoder, dim, count, catalog
   fingerprint), so every client of the server sees it, and a query with another encoder is the same
   :class:`IndexMismatchError` as with FAISS.
-- **Filters are executed inside the search.** Each row carries a ``tags`` array of ``field=value`` strings
-  (every flattened metadata key, compared as strings like the FAISS store); a filter
-  ``{field: [v1, v2]}`` becomes ``array_contains_any(tags, ["field=v1", "field=v2"])``, fields AND-ed. Values
-  are written as string *literals*, escaped (:func:`quote`), so no value can change the expression.
+- **Filters are executed inside the search.** The standard Product fields (gender, category, colour, ...) are
+  scalar VARCHAR columns (``f_gender``): ``{gender: [v1, v2]}`` becomes ``f_gender in ["v1", "v2"]``, which
+  Milvus evaluates column-wise (and can index). Every other flattened key (``attributes.*``, id, title) is in a
+  ``tags`` array of ``field=value`` strings: ``array_contains_any(tags, ["year=2012"])``. Fields are AND-ed and
+  compared as strings, like the FAISS store. Values are written as string *literals*, escaped (:func:`quote`),
+  so no value can change the expression.
 - Strong consistency: a search right after an upsert sees it, as with FAISS.
 """
 
@@ -77,11 +79,17 @@ def tag(field: str, value: Any) -> str:
     return f"{field}={as_filter_string(value)}"
 
 
-def filter_expression(filters: Mapping[str, Sequence[str]], resolve) -> str | None:
-    """``{field: [values]}`` -> a Milvus boolean expression over ``tags``; None when nothing can match.
+#: Product fields kept as scalar columns (``f_<field>``), filtered with ``in``; "" stands for a missing value.
+SCALAR_FIELDS = tuple(FILTERABLE_FIELDS) + ("split",)
+_SCALAR_MAX = 1_024
 
-    ``resolve(field)`` maps a filter key to the stored key (or None: the field exists nowhere, so nothing matches).
-    Values only ever appear inside :func:`quote`-d literals.
+
+def filter_expression(filters: Mapping[str, Sequence[str]], resolve, scalar: Sequence[str] = ()) -> str | None:
+    """``{field: [values]}`` -> a Milvus boolean expression; None when nothing can match.
+
+    ``resolve(field)`` maps a filter key to the stored key (or None: the field exists nowhere, so nothing matches);
+    keys in ``scalar`` are columns ``f_<key>``, the rest live in ``tags``. Values only ever appear inside
+    :func:`quote`-d literals.
     """
     clauses = []
     for field, allowed in filters.items():
@@ -90,10 +98,15 @@ def filter_expression(filters: Mapping[str, Sequence[str]], resolve) -> str | No
             return None
         if isinstance(allowed, (str, bytes)) or not isinstance(allowed, (list, tuple, set, frozenset)):
             allowed = [allowed]
-        literals = sorted({quote(tag(key, v)) for v in allowed})
+        if key in scalar:
+            literals = sorted({quote(as_filter_string(v)) for v in allowed if as_filter_string(v) != ""})
+            clause = f"f_{key} in [{', '.join(literals)}]"
+        else:
+            literals = sorted({quote(tag(key, v)) for v in allowed})
+            clause = f"array_contains_any(tags, [{', '.join(literals)}])"
         if not literals:
             return None
-        clauses.append(f"array_contains_any(tags, [{', '.join(literals)}])")
+        clauses.append(clause)
     return " and ".join(clauses)
 
 
@@ -168,6 +181,7 @@ class MilvusStore(VectorStore):
         self._client = _connect(self.uri, self._token, self.timeout)
         self._known: set[str] = set()
         self._count: int | None = 0
+        self._scalar: tuple[str, ...] = SCALAR_FIELDS
         self._kind = "hnsw" if index_type == "hnsw" else "flat"
         # A new build: its own physical collection, published under self.name by save().
         self._staged = True
@@ -185,6 +199,8 @@ class MilvusStore(VectorStore):
         schema.add_field("meta", DataType.VARCHAR, max_length=_META_MAX)
         schema.add_field("tags", DataType.ARRAY, element_type=DataType.VARCHAR, max_capacity=_TAG_CAPACITY,
                          max_length=_TAG_MAX)
+        for f in self._scalar:
+            schema.add_field(f"f_{f}", DataType.VARCHAR, max_length=_SCALAR_MAX)
         _call(self, c.create_collection, name, schema=schema, index_params=self._index_params(kind),
               consistency_level="Strong")
 
@@ -310,7 +326,14 @@ class MilvusStore(VectorStore):
                     t = tag(key, value)
                     if len(t.encode()) <= _TAG_MAX:  # long free text (descriptions) is stored, not filterable
                         tags.append(t)
-            rows.append({"pk": ids[i], "vector": vectors[i].tolist(), "meta": encoded, "tags": tags[:_TAG_CAPACITY]})
+            row = {"pk": ids[i], "vector": vectors[i].tolist(), "meta": encoded, "tags": tags[:_TAG_CAPACITY]}
+            for f in self._scalar:
+                value = meta.get(f)
+                text = "" if value is None or isinstance(value, (dict, list)) else as_filter_string(value)
+                if len(text.encode()) > _SCALAR_MAX:
+                    raise InvalidInputError(f"{f} of {ids[i]!r} is over {_SCALAR_MAX} bytes")
+                row[f"f_{f}"] = text
+            rows.append(row)
         for lo in range(0, len(rows), _WRITE_CHUNK):
             _call(self, self._client.upsert, self._physical, rows[lo : lo + _WRITE_CHUNK])
         self._count = None
@@ -351,7 +374,7 @@ class MilvusStore(VectorStore):
         nq = queries.shape[0]
         expr = ""
         if filters:
-            expr = filter_expression(filters, self.resolve_field)
+            expr = filter_expression(filters, self.resolve_field, self._scalar)
             if expr is None:
                 return [[] for _ in range(nq)]
         limit = min(int(k), MAX_TOPK)
@@ -423,7 +446,8 @@ class MilvusStore(VectorStore):
         )
         config = {"index_type": self.index_type, "kind": self._kind, "hnsw_m": self.hnsw_m,
                   "ef_construction": self.ef_construction, "ef_search": self.ef_search,
-                  "auto_hnsw_threshold": self.auto_hnsw_threshold, "known": sorted(self._known)}
+                  "auto_hnsw_threshold": self.auto_hnsw_threshold, "known": sorted(self._known),
+                  "scalar_fields": list(self._scalar)}
         _call(self, c.alter_collection_properties, self._physical, properties={
             MANIFEST_PROPERTY: manifest.model_dump_json(), CONFIG_PROPERTY: json.dumps(config)})
         if self._staged:
@@ -509,6 +533,7 @@ class MilvusStore(VectorStore):
         store.manifest = manifest
         store._token, store._client = token, client
         store._known = set(config.get("known", []))
+        store._scalar = tuple(config.get("scalar_fields", ()))
         store._count = None
         store._kind = manifest.index_type
         store._staged, store._physical = False, physical
