@@ -123,6 +123,28 @@ class Timing:
                 svc.metrics.record(name, status, time.perf_counter() - t0)
 
 
+def _mount_docs(app: FastAPI) -> None:
+    """Swagger UI at /docs from files inside an installed wheel (fastapi-offline ships them): the machine may be
+    offline, and FastAPI's own /docs loads them from a CDN. Without that wheel, FastAPI's page is used."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+
+    try:
+        assets_dir = resources.files("fastapi_offline") / "static"
+        found = (assets_dir / "swagger-ui-bundle.js").is_file()
+    except ModuleNotFoundError:  # pragma: no cover - the serve extra installs it
+        found = False
+    if found:
+        app.mount("/docs-assets", StaticFiles(directory=str(assets_dir)), name="docs-assets")
+        assets = dict(swagger_js_url="/docs-assets/swagger-ui-bundle.js", swagger_css_url="/docs-assets/swagger-ui.css",
+                      swagger_favicon_url="/static/favicon.svg")
+    else:  # pragma: no cover
+        assets = {}
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs():
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="fashionrag API", **assets)
+
+
 def create_app(settings: Optional[ServeSettings] = None, services: Optional[Services] = None) -> FastAPI:
     """The service. ``services`` (already loaded models) is for tests; otherwise they load at start-up."""
     settings = (settings or ServeSettings()).check()
@@ -139,7 +161,7 @@ def create_app(settings: Optional[ServeSettings] = None, services: Optional[Serv
     app = FastAPI(title="fashionrag", version=__version__, lifespan=lifespan,
                   description="Catalog search, grounded captions with shop-the-look products, and garment editing. "
                               "Errors are JSON {error, detail}.",
-                  docs_url="/docs", redoc_url=None, openapi_url="/openapi.json")
+                  docs_url=None, redoc_url=None, openapi_url="/openapi.json")
     app.state.services = services
     app.state.thumbs = ThumbCache()
     install_errors(app)
@@ -157,6 +179,7 @@ def create_app(settings: Optional[ServeSettings] = None, services: Optional[Serv
         return RedirectResponse("/static/favicon.svg")
 
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+    _mount_docs(app)
 
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
