@@ -72,14 +72,14 @@ def page_factory(browser, server):
         ctx.close()
 
 
-def _shot(page, name: str) -> Path:
+def _shot(page, name: str, full_page: bool = True) -> Path:
     # lazy images load once scrolled into view: scroll through the page so the full-page picture is complete
     page.evaluate("""async () => { for (let y = 0; y < document.body.scrollHeight; y += 400) {
         window.scrollTo(0, y); await new Promise(r => setTimeout(r, 30)); } window.scrollTo(0, 0); }""")
     page.wait_for_function("() => [...document.images].every(i => i.complete)")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / name
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path), full_page=full_page)
     assert path.stat().st_size > 10_000
     return path
 
@@ -107,6 +107,27 @@ def test_type_a_query_and_see_result_cards(page_factory):
     subs = page.locator("#results .pcard .sub").all_inner_texts()
     assert subs and all(s.endswith("Men") for s in subs)
     _shot(page, "serve_search_laptop.png")
+    assert page.problems == []
+
+
+def test_a_card_opens_the_product_and_more_like_this_finds_it_first(page_factory):
+    page = page_factory()
+    page.fill("#q", "black shoes")
+    page.press("#q", "Enter")
+    page.wait_for_selector("#results .pcard:not(.loading)")
+    card = page.locator("#results .pcard").nth(2)
+    pid, title = card.get_attribute("data-id"), card.locator(".title").inner_text()
+    card.click()
+    page.wait_for_selector("#modal:not(.hidden)")
+    assert page.inner_text("#modal-title") == title and pid in page.inner_text("#modal-facts")
+    page.wait_for_function("() => document.querySelector('#modal-img').naturalWidth > 0")
+    _shot(page, "serve_product_laptop.png", full_page=False)  # the overlay covers the viewport
+    page.click("#modal-like")  # the product's own photo as the query: it must come back first
+    page.wait_for_function("() => document.querySelector('#search-meta').textContent.includes('your photo')")
+    assert page.is_hidden("#modal")
+    assert page.locator("#results .pcard").first.get_attribute("data-id") == pid
+    assert float(page.locator("#results .pcard").first.locator(".score span").last.inner_text()) > 0.99
+    page.keyboard.press("Escape")
     assert page.problems == []
 
 

@@ -147,7 +147,8 @@ function productCard(hit) {
   const pct = Math.max(0, Math.min(100, Math.round((hit.score + 1) * 50)));
   const bar = el("span", { class: "bar" }, el("i"));
   bar.firstChild.style.width = `${pct}%`;
-  return el("article", { class: "pcard", "data-id": hit.id },
+  return el("article", { class: "pcard", "data-id": hit.id, tabindex: "0", onclick: () => openProduct(hit.id),
+                         onkeydown: ev => { if (ev.key === "Enter") openProduct(hit.id); } },
     el("div", { class: "thumb" }, img),
     el("div", { class: "body" },
       el("div", { class: "title", text: p.title || p.id }),
@@ -309,7 +310,8 @@ function garmentCard(g, i) {
   for (const s of g.similar) {
     const img = el("img", { alt: s.product.title || s.id });
     setImage(img, `${s.product.image_url}?w=240`);
-    strip.append(el("div", { class: "mini", title: `${s.product.title} (${s.score.toFixed(3)})` }, img, el("span", { text: s.product.title || s.id })));
+    strip.append(el("div", { class: "mini", "data-id": s.id, title: `${s.product.title} (${s.score.toFixed(3)})`,
+                             onclick: () => openProduct(s.id) }, img, el("span", { text: s.product.title || s.id })));
   }
   const card = el("div", { class: "garment" },
     el("div", { class: "ghead" }, el("h4", { text: name }),
@@ -435,6 +437,57 @@ $("#edit-form").addEventListener("submit", async ev => {
       if (res.retrieved_urls[i]) setImage(img, `${res.retrieved_urls[i]}?w=240`);
       return el("div", { class: "mini" }, img, el("span", { text: g.title || g.id }));
     }));
+  } catch (e) {
+    toast(e.message, true);
+  } finally {
+    busy(btn, false);
+  }
+});
+
+// ---------------------------------------------------------------------------------------------- product detail
+let modalProduct = null;
+async function openProduct(id) {
+  let p;
+  try { p = await api(`/v1/products/${encodeURIComponent(id)}`); } catch (e) { toast(e.message, true); return; }
+  modalProduct = p;
+  $("#modal-title").textContent = p.title || p.id;
+  const img = $("#modal-img");
+  img.removeAttribute("src");
+  img.alt = p.title || p.id;
+  setImage(img, `${p.image_url}?w=640`);
+  const facts = $("#modal-facts");
+  facts.replaceChildren();
+  for (const [label, value] of [["Type", p.article_type], ["Category", p.subcategory], ["Colour", p.colour],
+                                ["Gender", p.gender], ["Usage", p.usage], ["Season", p.season], ["Fabric", p.fabric],
+                                ["Id", p.id]]) {
+    if (value) facts.append(el("dt", { text: label }), el("dd", { text: value }));
+  }
+  $("#modal-json").href = `/v1/products/${encodeURIComponent(p.id)}`;
+  $("#modal-json").classList.toggle("hidden", !!state.key);  // a plain link cannot send the key
+  $("#modal").classList.remove("hidden");
+  $("#modal-like").focus();
+}
+function closeModal() { $("#modal").classList.add("hidden"); }
+$("#modal-close").addEventListener("click", closeModal);
+$("#modal").addEventListener("click", ev => { if (ev.target.id === "modal") closeModal(); });
+document.addEventListener("keydown", ev => { if (ev.key === "Escape") closeModal(); });
+$("#modal-like").addEventListener("click", async () => {
+  if (!modalProduct) return;
+  const btn = $("#modal-like");
+  busy(btn, true);
+  try {
+    // the product's own photo becomes the query image: the catalog's nearest neighbours of it
+    const resp = await fetch(modalProduct.image_url, { headers: headers() });
+    if (!resp.ok) throw new Error(`could not load the product photo (${resp.status})`);
+    const blob = await resp.blob();
+    state.searchPhoto = new File([blob], `${modalProduct.id}.jpg`, { type: blob.type || "image/jpeg" });
+    $("#imgq-name").textContent = modalProduct.title || modalProduct.id;
+    $("#imgq-label").classList.add("on");
+    $("#imgq-clear").classList.remove("hidden");
+    $("#q").value = "";
+    closeModal();
+    selectTab("search");
+    await runSearch();
   } catch (e) {
     toast(e.message, true);
   } finally {
