@@ -214,6 +214,19 @@ def _torso(f: dict, category: str, shape: tuple[int, int]) -> Optional[np.ndarra
     return _polygon(shape, _shrink([np.asarray(p, np.float64) for p in pts], 1.1))
 
 
+def _arms(kp: np.ndarray, f: dict, shape: tuple[int, int]) -> np.ndarray:
+    """Bands along both arms (shoulder -> elbow -> wrist), about a fifth of the shoulder width thick."""
+    out = np.zeros(shape, np.uint8)
+    width = max(2, int(0.22 * f["width"]))
+    for chain in ((K.R_SHOULDER, K.R_ELBOW, K.R_WRIST), (K.L_SHOULDER, K.L_ELBOW, K.L_WRIST)):
+        pts = [kp[i, :2] for i in chain if kp[i, 2] > 0]
+        if len(pts) < 2 or kp[chain[0], 2] <= 0:
+            continue
+        for a, b in zip(pts[:-1], pts[1:]):
+            cv2.line(out, tuple(np.round(a).astype(int)), tuple(np.round(b).astype(int)), 1, width)
+    return out.astype(bool)
+
+
 def _band(f: dict, category: str, shape: tuple[int, int]) -> tuple[np.ndarray, float]:
     """Rows the garment may occupy, and the row below which pixels must be clearly the garment's colour."""
     h, w = shape
@@ -272,6 +285,9 @@ def worn_garment(rgb: np.ndarray, kp: np.ndarray, person: np.ndarray, category: 
         keep |= torso[ys, xs] & ~(do + 2 < dg)
         if category in ("upper_body", "dresses"):  # well above the hips no other garment can be: all of it
             keep |= torso[ys, xs] & (ys < f["hip_y"] - 0.2 * f["torso"])
+    if category in ("upper_body", "dresses"):
+        # along the arms whatever is not skin is the sleeve, whatever its colour (a print-heavy core can miss it)
+        keep |= _arms(kp, f, (h, w))[ys, xs] & (ys < f["hip_y"] - 0.2 * f["torso"])
     if bg is not None and _nearest(bg[None], g)[0] > 15:  # not a white-on-white garment: drop the background halo
         keep &= np.linalg.norm(pix - bg, axis=1) > 6
     mask = np.zeros((h, w), bool)
