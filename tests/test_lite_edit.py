@@ -309,3 +309,22 @@ def test_large_photos_are_edited_on_a_working_copy_and_carried_back(shop, tmp_pa
     inside = out[m].astype(int)
     assert (inside[:, 0] > inside[:, 2] + 40).mean() > 0.9  # red where the blue top was
     assert res.keypoints[K.R_SHOULDER, :2].tolist() == pytest.approx((kp[K.R_SHOULDER, :2] * 4).tolist(), abs=2)
+
+
+def test_edit_demo_writes_a_restyle_and_a_replace(shop, tmp_path):
+    from fashionrag.pipelines.edit_demo import run_edit_demo
+
+    d, store, photo, persons, kp = shop
+    root = tmp_path / "kagl"
+    (root / "images").mkdir(parents=True)
+    rows = ["id,gender,masterCategory,subCategory,articleType,baseColour,season,year,usage,productDisplayName,split"]
+    for i, colour in enumerate([(40, 120, 200), (200, 200, 40), (120, 40, 120)]):
+        Image.fromarray(_person(colour, kp)[0]).save(root / "images" / f"{100 + i}.jpg")
+        name = ["Blue", "Yellow", "Purple"][i]
+        rows.append(f"{100 + i},Men,Apparel,Topwear,Shirts,{name},Summer,2012,Casual,Men {name} Shirt,val")
+    (root / "styles.csv").write_text("\n".join(rows) + "\n")
+    report = run_edit_demo(root, tmp_path / "unused-index", tmp_path / "out" / "edits.html", pipe=_pipe(store, persons, kp))
+    assert {e.mode for e in report.edits} == {"restyle", "replace"} and not report.missing_modes
+    page = (tmp_path / "out" / "edits.html").read_text()
+    assert page.count("<figure>") == 2 and "data:image/jpeg;base64," in page
+    assert (tmp_path / "out" / "edits.restyle.png").is_file() and (tmp_path / "out" / "edits.replace.png").is_file()

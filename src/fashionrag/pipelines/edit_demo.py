@@ -59,12 +59,13 @@ def run_edit_demo(catalog: str | Path, index_dir: str | Path, out: str | Path, *
             res = pipe(p.image_path, text, category="upper_body", exclude_ids=[p.id], mode="auto")
         except FashionRAGError:
             continue
-        if res.mode == want or (want == "replace" and res.mode == "replace"):
+        if res.mode == want:
             found[res.mode] = (f"{p.id}: {p.title}", res, text)
         if len(found) == 2:
             break
     if "replace" not in found and "restyle" in found:  # no natural replace: force one on another photo
-        for p in photos[tried:tried + 10]:
+        used = found["restyle"][0].split(":")[0]
+        for p in [x for x in photos[:max_tries] if x.id != used][:10]:
             q = rng.choice([x for x in held if x.colour != p.colour])
             text = f"{q.colour} {q.article_type}".lower()
             try:
