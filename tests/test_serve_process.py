@@ -57,12 +57,15 @@ def test_sigterm_lets_in_flight_requests_finish(small_index, kagl_dir):
     for t in threads:
         t.start()
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:  # wait until the server really holds the requests
-        pools = httpx.get(srv.url + "/v1/metrics", timeout=10).json()["pools"]["caption"]
-        if pools["running"] + pools["queued"] >= 3 or pools["completed"] >= 1:
+    in_flight = 0
+    while time.monotonic() < deadline:  # wait until all three requests have reached the server
+        pool = httpx.get(srv.url + "/v1/metrics", timeout=10).json()["pools"]["caption"]
+        in_flight = pool["running"] + pool["queued"]
+        if in_flight + pool["completed"] >= 3:
             break
-        time.sleep(0.02)
+        time.sleep(0.01)
     code = srv.stop(timeout=120)
+    assert in_flight >= 1  # SIGTERM really arrived with work in progress (one worker, three photos)
     for t in threads:
         t.join(120)
     assert results == [200, 200, 200], (results, srv.output())
