@@ -1,5 +1,6 @@
-"""Uploaded images: size-capped, content-sniffed (never trusting the file name or the declared type),
-pixel-capped before decoding, then decoded by the one safe loader (:func:`fashionrag.core.images.load_image`)."""
+"""Uploaded images: size-capped, content-sniffed (never trusting the file name or the declared type) and
+pixel-capped on the event loop, before decoding; then decoded in a worker by the one safe loader
+(:func:`fashionrag.core.images.load_image`)."""
 
 from __future__ import annotations
 
@@ -35,8 +36,9 @@ def sniff(data: bytes) -> Optional[str]:
     return None
 
 
-def check_image_bytes(data: bytes, *, max_bytes: int, max_pixels: int, field: str = "image") -> Image.Image:
-    """``data`` as an upright RGB image, or an :class:`ApiError` (413 too big, 415 not an image, 422 broken)."""
+def check_image_bytes(data: bytes, *, max_bytes: int, max_pixels: int, field: str = "image") -> bytes:
+    """The cheap checks, run before a request takes a work slot: 413 too big (bytes, or pixels read from the
+    header before decoding a single pixel), 415 not an image, 422 empty. Returns ``data``."""
     if len(data) > max_bytes:
         raise ApiError(413, f"{field}: the upload is larger than {max_bytes:,} bytes", code="too_large")
     if not data:
@@ -45,7 +47,6 @@ def check_image_bytes(data: bytes, *, max_bytes: int, max_pixels: int, field: st
     if kind is None:
         raise ApiError(415, f"{field}: not an image (accepted: {', '.join(ACCEPTED)}); the content is checked, not "
                        "the file name or the declared type", code="unsupported_media_type")
-    # the header alone says the size: refuse a decompression bomb before decoding a single pixel
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -53,13 +54,20 @@ def check_image_bytes(data: bytes, *, max_bytes: int, max_pixels: int, field: st
     except Image.DecompressionBombError:  # PIL's own limit (far above ours) tripped on the header
         raise ApiError(413, f"{field}: the image has more pixels than the limit of {max_pixels:,}", code="too_large")
     except Exception:
-        w = h = 0  # let the loader name the problem
+        w = h = 0  # the decoder will name the problem
     if w * h > max_pixels:
         raise ApiError(413, f"{field}: {w}x{h} = {w * h:,} pixels is more than the limit of {max_pixels:,}",
                        code="too_large")
+    return data
+
+
+def decode_image(data: bytes, *, max_pixels: int, field: str = "image") -> Image.Image:
+    """The checked bytes as an upright RGB image (CPU work: call it in a worker thread, not on the event loop);
+    a truncated or corrupt file is an InvalidImageError (422)."""
     return load_image(data, max_pixels=max_pixels, name=field)
 
 
-async def read_image(upload: UploadFile, *, max_bytes: int, max_pixels: int, field: str = "image") -> Image.Image:
+async def read_image(upload: UploadFile, *, max_bytes: int, max_pixels: int, field: str = "image") -> bytes:
+    """The upload's bytes, after the cheap checks (see :func:`check_image_bytes`)."""
     data = await upload.read(max_bytes + 1)
     return check_image_bytes(data, max_bytes=max_bytes, max_pixels=max_pixels, field=field)

@@ -14,7 +14,7 @@ from ..deps import require_key, services
 from ..errors import ApiError
 from ..models import ApiCaptionResult, ApiProduct, ApiSearchHit, ShopGarment, json_response
 from ..state import Services
-from ..uploads import read_image
+from ..uploads import decode_image, read_image
 
 router = APIRouter(tags=["caption"], dependencies=[Depends(require_key)])
 
@@ -49,10 +49,11 @@ async def caption(
     if style not in vocabulary.STYLES:
         raise ApiError(422, f"style: use one of {', '.join(vocabulary.STYLES)}", code="invalid_request")
     s = svc.settings
-    photo = await read_image(image, max_bytes=s.max_upload_bytes, max_pixels=s.max_pixels)
+    data = await read_image(image, max_bytes=s.max_upload_bytes, max_pixels=s.max_pixels)
 
     def work() -> Response:
         t0 = time.perf_counter()
+        photo = decode_image(data, max_pixels=s.max_pixels)
         with svc.captioner() as pipe:
             result, analysis = pipe.run(photo, style=style, seed=seed, platform=platform, n_hashtags=hashtags,
                                         name="upload")

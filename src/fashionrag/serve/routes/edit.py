@@ -16,7 +16,7 @@ from ..deps import require_key, services
 from ..errors import ApiError
 from ..models import ApiEditResult, image_url, json_response
 from ..state import Services
-from ..uploads import read_image
+from ..uploads import decode_image, read_image
 
 router = APIRouter(tags=["edit"], dependencies=[Depends(require_key)])
 
@@ -57,10 +57,11 @@ async def edit(
     if mode not in MODES:
         raise ApiError(422, f"mode: use one of {', '.join(MODES)}", code="invalid_request")
     s = svc.settings
-    photo = await read_image(image, max_bytes=s.max_upload_bytes, max_pixels=s.max_pixels)
+    upload = await read_image(image, max_bytes=s.max_upload_bytes, max_pixels=s.max_pixels)
 
     def work() -> Response:
         t0 = time.perf_counter()
+        photo = decode_image(upload, max_pixels=s.max_pixels)
         with svc.editor() as editor:
             if getattr(editor, "kind", "diffusion") == "lite":
                 result = editor(photo, text, category=category, k=k, mode=mode, seed=seed)

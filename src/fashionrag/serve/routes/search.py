@@ -14,7 +14,7 @@ from ..deps import require_key, services
 from ..errors import ApiError
 from ..models import ApiSearchResult, json_response
 from ..state import Services
-from ..uploads import read_image
+from ..uploads import decode_image, read_image
 
 router = APIRouter(tags=["search"], dependencies=[Depends(require_key)])
 
@@ -80,7 +80,8 @@ async def search(request: Request, svc: Services = Depends(services)) -> Respons
 
     def work() -> Response:
         t0 = time.perf_counter()
-        result = svc.retriever.search(text, image=image, text_weight=body.text_weight, k=body.k, filters=body.filters)
+        photo = None if image is None else decode_image(image, max_pixels=s.max_pixels)
+        result = svc.retriever.search(text, image=photo, text_weight=body.text_weight, k=body.k, filters=body.filters)
         return json_response(ApiSearchResult.from_result(result, time.perf_counter() - t0))
 
     return await svc.pools["search"].run(work)
