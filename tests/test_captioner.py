@@ -42,6 +42,10 @@ def test_training_loop_learns_a_tiny_task_and_is_seeded():
     said = [tok.decode(ids) for ids in model.generate(torch.from_numpy(feats))]
     right = sum(s == t for s, (_, t) in zip(said, texts))
     assert right >= 20, list(zip(said, texts))
+    mask = tok.word_mask()
+    for ids in model.generate(torch.from_numpy(feats), no_repeat=mask):
+        words = [i for i in ids if i < len(mask) and mask[i]]
+        assert len(words) == len(set(words))  # no word twice (greedy decoding loops otherwise)
     again, _, losses2 = fit_decoder(feats, texts, CaptionerTrainSettings(epochs=40, **TINY))
     assert losses2 == losses  # same seed, same run
 

@@ -73,6 +73,10 @@ class WordTokenizer:
     def __len__(self) -> int:
         return len(self.itos)
 
+    def word_mask(self) -> torch.Tensor:
+        """True for word ids (not specials, not punctuation): the ids decoding uses at most once."""
+        return torch.tensor([i >= len(SPECIALS) and any(ch.isalnum() for ch in w) for i, w in enumerate(self.itos)])
+
     def encode(self, text: str, max_len: int) -> list[int]:
         """<bos> words <eos>, cut to ``max_len`` ids."""
         ids = [BOS] + [self.stoi.get(t, UNK) for t in self.tokenize(text)][: max_len - 2] + [EOS]
@@ -135,8 +139,10 @@ class CaptionDecoder(nn.Module):
                                            ignore_index=PAD)
 
     @torch.no_grad()
-    def generate(self, image: torch.Tensor, *, max_len: int | None = None) -> list[list[int]]:
-        """Greedy decoding (deterministic): one id list per image, without <bos>, up to <eos>."""
+    def generate(self, image: torch.Tensor, *, max_len: int | None = None,
+                 no_repeat: torch.Tensor | None = None) -> list[list[int]]:
+        """Greedy decoding (deterministic): one id list per image, without <bos>, up to <eos>. ``no_repeat``: a
+        boolean (vocab,) mask of ids that may be used only once (see :meth:`WordTokenizer.word_mask`)."""
         self.eval()
         max_len = min(max_len or self.config.max_len, self.config.max_len) - 1
         ids = torch.full((image.shape[0], 1), BOS, dtype=torch.long, device=image.device)
@@ -144,6 +150,12 @@ class CaptionDecoder(nn.Module):
         for _ in range(max_len):
             nxt = self.forward(image, ids)[:, -1]
             nxt[:, [PAD, BOS, UNK]] = float("-inf")
+            if no_repeat is not None:
+                # greedy decoding loops ("as as as"): a word may appear once per text (punctuation may repeat)
+                seen = ids.clone()
+                seen[~no_repeat[seen]] = PAD
+                nxt.scatter_(1, seen, float("-inf"))
+                nxt[:, EOS] = torch.where(torch.isinf(nxt).all(1), torch.zeros_like(nxt[:, EOS]), nxt[:, EOS])
             tok = nxt.argmax(-1)
             tok = torch.where(done, torch.full_like(tok, PAD), tok)
             ids = torch.cat([ids, tok[:, None]], dim=1)

@@ -56,7 +56,7 @@ class CaptionerWriter(Writer):
             raise ValueError("the captioner writer needs the photo itself (pass image=...)")
         model, tok, enc = _load(self.model_dir, self.encoder_name)
         vec = enc.encode_images([load_image(image)])
-        text = tok.decode(model.generate(torch.from_numpy(vec))[0]).strip()
+        text = tok.decode(model.generate(torch.from_numpy(vec), no_repeat=tok.word_mask())[0]).strip()
         if not text:
             raise ValueError("the captioner produced no words")
         caption = text[:1].upper() + text[1:]
