@@ -85,8 +85,17 @@ class RayEngine(Engine):
             cpus = self.num_cpus or os.cpu_count() or 1
             if self._workers:
                 cpus = max(cpus, math.ceil(self._workers * self.cpus_per_worker))
-            ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING,
-                     object_store_memory=self.object_store_mb * 1024 * 1024, configure_logging=True)
+            for attempt in (1, 2):
+                try:
+                    ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False,
+                             logging_level=logging.WARNING, object_store_memory=self.object_store_mb * 1024 * 1024,
+                             configure_logging=True)
+                    break
+                except Exception as exc:  # Ray gives its raylet 30 s to register: a busy machine can miss that
+                    ray.shutdown()
+                    if attempt == 2:
+                        raise FashionRAGError(f"could not start a local Ray: {exc}") from None
+                    log.warning("local Ray did not start (%s); trying once more", exc)
             self._started = True
         else:
             try:
