@@ -55,13 +55,23 @@ def _parse_map(items: list[str]) -> dict[str, str] | None:
 
 
 def cmd_build(args: argparse.Namespace):
+    from ..stores.base import is_store_uri
+    from ..stores.lock import IndexLock
+
+    out = store_location(args, args.out) or str(config.default_index_dir())
+    if is_store_uri(out):  # a Milvus server keeps its own house
+        return _build(args, out)
+    with IndexLock(out):  # a second build into DIR fails here, before loading the catalog or the encoder
+        return _build(args, out)
+
+
+def _build(args: argparse.Namespace, out: str):
     from .. import encoders
     from ..retrieval.catalog import format_issue, load_catalog
     from ..retrieval.indexing import Indexer
 
     catalog = load_catalog(args.catalog, mapping=_parse_map(args.map), split=args.split, image_template=args.image_template)
     encoder = encoders.create(args.encoder or config.default_encoder(), device=args.device)
-    out = store_location(args, args.out) or str(config.default_index_dir())
     indexer = Indexer(
         encoder,
         batch_size=args.batch_size,
