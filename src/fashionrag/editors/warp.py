@@ -86,23 +86,21 @@ def backward_maps(backward, out_shape: tuple[int, int], step: int = 4) -> tuple[
     ys, xs = np.mgrid[0:gh, 0:gw]
     pts = np.stack([xs.ravel() * step, ys.ravel() * step], 1).astype(np.float64)
     src = backward(pts).reshape(gh, gw, 2).astype(np.float32)
-    # grid node (i, j) sits at pixel (j*step, i*step): resize with pixel-exact corners
-    full_w, full_h = (gw - 1) * step + 1, (gh - 1) * step + 1
-    map_x = cv2.resize(src[..., 0], (full_w, full_h), interpolation=cv2.INTER_LINEAR)[:h, :w]
-    map_y = cv2.resize(src[..., 1], (full_w, full_h), interpolation=cv2.INTER_LINEAR)[:h, :w]
-    if step > 1:  # cv2.resize aligns pixel centres, not corners: recompute exactly from the grid instead
-        fy = (np.arange(h) / step)[:, None]
-        fx = (np.arange(w) / step)[None, :]
-        i0, j0 = np.floor(fy).astype(int), np.floor(fx).astype(int)
-        ty, tx = (fy - i0).astype(np.float32), (fx - j0).astype(np.float32)
-        i1, j1 = np.minimum(i0 + 1, gh - 1), np.minimum(j0 + 1, gw - 1)
-        out = []
-        for c in range(2):
-            g = src[..., c]
-            top = g[i0, j0] * (1 - tx) + g[i0, j1] * tx
-            bot = g[i1, j0] * (1 - tx) + g[i1, j1] * tx
-            out.append((top * (1 - ty) + bot * ty).astype(np.float32))
-        map_x, map_y = out
+    if step == 1:
+        return np.ascontiguousarray(src[:h, :w, 0]), np.ascontiguousarray(src[:h, :w, 1])
+    # bilinear interpolation between grid nodes; node (i, j) sits exactly at pixel (j * step, i * step)
+    fy = (np.arange(h) / step)[:, None]
+    fx = (np.arange(w) / step)[None, :]
+    i0, j0 = np.floor(fy).astype(int), np.floor(fx).astype(int)
+    ty, tx = (fy - i0).astype(np.float32), (fx - j0).astype(np.float32)
+    i1, j1 = np.minimum(i0 + 1, gh - 1), np.minimum(j0 + 1, gw - 1)
+    out = []
+    for c in range(2):
+        g = src[..., c]
+        top = g[i0, j0] * (1 - tx) + g[i0, j1] * tx
+        bot = g[i1, j0] * (1 - tx) + g[i1, j1] * tx
+        out.append((top * (1 - ty) + bot * ty).astype(np.float32))
+    map_x, map_y = out
     return np.ascontiguousarray(map_x), np.ascontiguousarray(map_y)
 
 
