@@ -11,6 +11,8 @@ from PIL import Image, ImageDraw
 
 pytest.importorskip("cv2")
 
+from pathlib import Path
+
 from fashionrag import stores
 from fashionrag.core.errors import CatalogError, InvalidInputError
 from fashionrag.editors.query import QueryParser
@@ -328,3 +330,62 @@ def test_edit_demo_writes_a_restyle_and_a_replace(shop, tmp_path):
     page = (tmp_path / "out" / "edits.html").read_text()
     assert page.count("<figure>") == 2 and "data:image/jpeg;base64," in page
     assert (tmp_path / "out" / "edits.restyle.png").is_file() and (tmp_path / "out" / "edits.replace.png").is_file()
+
+
+def test_lite_edit_eval_protocol_on_synthetic_photos(shop, tmp_path):
+    """Requests come from other evaluated products, each photo's own id is excluded, and the figures follow
+    from what the judge says (a judge that reads the torso's colour) and what changed."""
+    from types import SimpleNamespace
+
+    from fashionrag.core.schemas import Garment
+    from fashionrag.eval.edit_lite import run_lite_edit_eval
+    from fashionrag.vision.garments import encode_mask
+
+    d, _, _, persons, kp = shop
+    palette = {"Blue": (40, 60, 200), "Yellow": (220, 210, 40), "Green": (30, 160, 40)}
+    root = tmp_path / "kagl"
+    (root / "images").mkdir(parents=True)
+    rows = ["id,gender,masterCategory,subCategory,articleType,baseColour,season,year,usage,productDisplayName,split"]
+    for i, (name, rgbc) in enumerate(palette.items()):
+        Image.fromarray(_person(rgbc, kp, shade=False)[0]).save(root / "images" / f"{200 + i}.jpg")
+        rows.append(f"{200 + i},Men,Apparel,Topwear,Shirts,{name},Summer,2012,Casual,Men {name} Shirt,val")
+    (root / "styles.csv").write_text("\n".join(rows) + "\n")
+    # the reference: garments of every colour, on other ids (train)
+    ref = stores.create("faiss", dim=4, encoder="fixed")
+    ids, vecs, metas = [], [], []
+    for i, (name, rgbc) in enumerate(palette.items()):
+        path = tmp_path / f"ref{i}.png"
+        Image.fromarray(_person(rgbc, kp, shade=False)[0]).save(path)
+        ids.append(f"r{i}")
+        vecs.append(np.eye(4, dtype=np.float32)[0])
+        metas.append({"id": f"r{i}", "image_path": str(path), "subcategory": "Topwear", "article_type": "Shirts",
+                      "colour": name, "gender": "Men", "title": f"{name} Shirt"})
+    ref.upsert(ids, np.stack(vecs), metas)
+    retriever = Retriever(ref, FixedEncoder())
+    editor = _pipe(ref, persons, kp)
+    calls = []
+
+    def pipe(photo, text, **kw):
+        calls.append((Path(photo).stem, text, list(kw["exclude_ids"])))
+        return editor(photo, text, **kw)
+
+    pipe.garment_region = editor.garment_region
+
+    def name_of(img):
+        px = np.asarray(img)[110, 90].astype(int)
+        return min(palette, key=lambda n: np.abs(px - palette[n]).sum())
+
+    judge = SimpleNamespace(analyse=lambda img: SimpleNamespace(raw_evidence=SimpleNamespace(garments=[
+        SimpleNamespace(region="upper_body", colours=[SimpleNamespace(name=name_of(img))], article_type="Shirts",
+                        article_word_types=[])]), evidence=None))
+    top = _person(kp=kp)[1]
+    detector = SimpleNamespace(detect=lambda rgb: [Garment(region="upper_body", box=[0, 0, 1, 1], score=1.0,
+                                                           mask=encode_mask(top))])
+    res = run_lite_edit_eval(root, root, split="val", retriever=retriever, pipe=pipe, caption_pipe=judge,
+                             detector=detector, progress=False, out_dir=tmp_path / "out")
+    assert res.evaluated == 3 and res.colour_success == 1.0 and res.colour_ceiling == 1.0
+    assert res.preservation == 1.0 and res.coverage is not None and res.coverage > 0.95
+    for stem, text, excluded in calls:
+        own = {"200": "Blue", "201": "Yellow", "202": "Green"}[stem]
+        assert excluded == [stem] and own.lower() not in text.lower()  # another product's colour, own id excluded
+    assert (tmp_path / "out" / "edits.html").is_file() and res.met["colour_success"] and res.met["preservation"]

@@ -6,7 +6,7 @@ import argparse
 
 from ..core.errors import InvalidInputError
 from ..eval.edit import run_edit_eval
-from ..pipelines.edit_profiles import DIFFUSION_PROFILES
+from ..pipelines.edit_profiles import EDIT_PROFILES
 from . import add_json_flag
 from .eval_flags import add_allow_overlap_flag
 
@@ -30,7 +30,8 @@ def register_edit_eval(esub: argparse._SubParsersAction) -> argparse.ArgumentPar
     e.add_argument("--index", default=None, help="index of the garment gallery (needed for k > 0)")
     e.add_argument("--phase", default="test")
     e.add_argument("--categories", default="upper_body,lower_body,dresses")
-    e.add_argument("--profile", default="hf", choices=[*DIFFUSION_PROFILES, "lite"])
+    e.add_argument("--profile", default="hf", choices=EDIT_PROFILES.names(),
+                   help="hf / tiny: Dress Code evaluation (--dresscode); lite: catalog evaluation (--catalog)")
     e.add_argument("--weights", default=None, metavar="DIR")
     e.add_argument("--k-values", default="0,1,2,3")
     e.add_argument("--limit", type=int, default=None, help="first N samples only")

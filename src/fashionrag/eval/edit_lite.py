@@ -23,7 +23,7 @@ from __future__ import annotations
 import random
 import time
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -171,7 +171,11 @@ def run_lite_edit_eval(
     progress: bool = True,
     pipe=None,
     caption_pipe=None,
+    retriever=None,
+    detector=None,
 ) -> LiteEditEvalResult:
+    """Edit and judge (see the module docstring). ``retriever`` (the reference), ``pipe`` (the editor),
+    ``caption_pipe`` (the judge) and ``detector`` (the coverage reference) default to the real ones."""
     from .. import encoders, stores
     from ..pipelines.caption import CaptionPipeline
     from ..pipelines.edit_lite import LiteEditPipeline
@@ -188,7 +192,14 @@ def run_lite_edit_eval(
         products = sorted(random.Random(seed).sample(products, min(limit, len(products))), key=lambda p: p.id)
     if not products:
         raise InvalidInputError(f"{catalog}: no top, bottom or dress photo to evaluate (split {split!r})")
-    if index:
+    if retriever is not None:
+        store, enc = retriever.store, retriever.encoder
+        ref_rows = [Product.model_validate(store.get(i)) for i in store.ids()]
+        leak = guard_reference(products, ref_rows, allow_overlap=allow_overlap, reference_name="the reference index")
+        if leak.dropped:
+            store.delete(leak.dropped)
+        source = f"given index ({len(store)} products)"
+    elif index:
         store = stores.open_store(index)
         ref_rows = [Product.model_validate(store.get(i)) for i in store.ids()]
         leak = guard_reference(products, ref_rows, allow_overlap=allow_overlap, reference_name=f"the index {index}")
@@ -205,9 +216,9 @@ def run_lite_edit_eval(
         enc = encoders.create("lite")
         store, _ = Indexer(enc, progress=progress).build(ref)
         source = f"{ref.source} ({len(store)} products)"
-    retriever = Retriever(store, enc)
+    retriever = retriever or Retriever(store, enc)
     pipe = pipe or LiteEditPipeline(retriever)
-    detector = create_detector("pose")
+    detector = detector or create_detector("pose")
     if caption_pipe is None:
         from .. import writers
 
