@@ -4,14 +4,13 @@ retrieval with named attributes, and each one-line error."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
 pytest.importorskip("cv2")
-
-from pathlib import Path
 
 from fashionrag import stores
 from fashionrag.core.errors import CatalogError, InvalidInputError
