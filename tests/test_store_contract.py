@@ -8,6 +8,7 @@ as each other — under filters, after upserts and deletes, and after a round tr
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import socket
 import subprocess
@@ -385,3 +386,44 @@ def test_milvus_lite_server_listens_on_loopback_only(milvus_server):
         pytest.skip("ss not available")
     addrs = [line.split()[3] for line in out.stdout.splitlines() if line.strip()]
     assert addrs and all(a.startswith(("127.0.0.1:", "[::ffff:127.0.0.1]:")) for a in addrs), addrs
+
+
+# -- the faces: the same commands on either store ---------------------------------------------------------------
+
+
+def test_cli_build_info_search_on_milvus_lite(tmp_path, capsys):
+    from PIL import Image
+
+    from fashionrag.cli import main
+
+    (tmp_path / "cat" / "images").mkdir(parents=True)
+    rows = ["id,image,title,gender,article_type,colour"]
+    for i in range(8):
+        Image.new("RGB", (48, 48), (30 * i, 200 - 20 * i, 90)).save(tmp_path / "cat" / "images" / f"{i}.jpg")
+        rows.append(f"{i},{i}.jpg,Product {i},{'Men' if i % 2 else 'Women'},Shirts,C{i}")
+    (tmp_path / "cat" / "catalog.csv").write_text("\n".join(rows) + "\n")
+    spec = f"milvus:{tmp_path / 'cli.db'}#shop"
+    faiss_dir = tmp_path / "faiss"
+
+    def run(*argv) -> tuple[int, str]:
+        code = main(list(argv))
+        captured = capsys.readouterr()
+        assert code != 1, captured.err  # 1 would be an unexpected error
+        return code, captured.out if code == 0 else captured.err
+
+    common = ["--catalog", str(tmp_path / "cat"), "--encoder", "tiny", "--no-cache", "--json"]
+    code, out = run("index", "build", *common, "--store", spec)
+    assert code == 0 and json.loads(out)["index_dir"] == spec
+    assert run("index", "build", *common, "--out", str(faiss_dir))[0] == 0
+    code, out = run("index", "info", "--store", spec, "--json")
+    assert code == 0 and json.loads(out)["count"] == 8 and json.loads(out)["encoder"].startswith("tiny")
+    results = {}
+    for where in (["--store", spec], ["--index", str(faiss_dir)]):
+        code, out = run("search", "a shirt", *where, "--filter", "gender=Men", "--k", "3", "--json")
+        assert code == 0
+        results[where[0]] = [h["id"] for h in json.loads(out)["hits"]]
+    assert results["--store"] == results["--index"] and len(results["--store"]) == 3
+    code, out = run("search", "a shirt", "--store", spec, "--filter", 'gender=Men" or id > 0', "--json")
+    assert code == 0 and json.loads(out)["hits"] == []
+    assert run("search", "a shirt", "--store", spec, "--encoder", "lite")[0] == 5  # IndexMismatchError
+    assert run("search", "a shirt", "--store", spec, "--index", str(faiss_dir))[0] == 2  # one or the other
