@@ -103,6 +103,7 @@ class RayEngine(Engine):
                          logging_level=logging.WARNING)
             except Exception as exc:
                 raise FashionRAGError(f"cannot join the Ray cluster at {self.address}: {exc}") from None
+            self._started = True  # close() disconnects this driver; the cluster itself keeps running
         import ray.data
 
         ctx = ray.data.DataContext.get_current()
@@ -120,6 +121,7 @@ class RayEngine(Engine):
         return max(1, int(cpus // self.cpus_per_worker))
 
     def close(self) -> None:
+        """Stop the local Ray this engine started, or disconnect from the cluster it joined."""
         if self._started:
             import ray
 
