@@ -91,7 +91,14 @@ def create(kind: str = "faiss", **kwargs) -> VectorStore:
     """A new, empty store: ``kind`` is one of :data:`STORES` or a spec such as ``milvus:./x.db``,
     ``milvus://host:19530`` or ``https://...`` (token: ``token=`` or ``FASHIONRAG_MILVUS_TOKEN``)."""
     name, location = parse_store_spec(kind)
-    if location is not None and name != "faiss":
+    if name == "faiss" and location is not None:  # not a kind, not a URI: a typo, never a silent FAISS store
+        from ..core.errors import InvalidInputError
+
+        raise InvalidInputError(
+            f"unknown store {str(kind)!r}; use one of: {', '.join(STORES.names())} "
+            "(or a URI: milvus:./x.db, milvus://host:port, https://...)"
+        )
+    if location is not None:
         kwargs["location"] = location
     elif name == "faiss":
         kwargs.pop("token", None)  # FAISS is a local directory: nothing to authenticate to
