@@ -220,6 +220,15 @@ def test_remote_engine_needs_a_recipe(ray_engine, caption_setup, tmp_path):
         CaptionBatch(pipe, engine=ray_engine)([str(photo)], tmp_path / "x.jsonl", progress=False)
 
 
+def test_ray_captioning_against_a_milvus_lite_file_is_a_clear_error(ray_engine, tmp_path):
+    from fashionrag.core.errors import InvalidInputError
+    from fashionrag.pipelines.caption_batch import CaptionBatch, PipelineRecipe
+
+    recipe = PipelineRecipe(index=f"milvus:{tmp_path / 'x.db'}")
+    with pytest.raises(InvalidInputError, match="milvus-lite server"):
+        CaptionBatch(recipe, engine=ray_engine)([str(tmp_path / "a.jpg")], tmp_path / "c.jsonl", progress=False)
+
+
 def test_cli_index_build_joins_the_running_ray(ray_engine, caption_setup, tmp_path):
     """`index build --engine ray --ray-address ... --store milvus:...` from a separate process joins this module's
     Ray (the cluster path) and leaves a Milvus index this process opens."""

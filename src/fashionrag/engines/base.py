@@ -32,6 +32,9 @@ class Engine(abc.ABC):
             progress: bool = True, desc: str = "", unit: str = "item") -> Iterator[ResultRow]:
         """Yield result rows as they complete (order not guaranteed). A progress bar counts items."""
 
+    #: Whether workers run in other processes (so they open stores and load models themselves).
+    remote: bool = False
+
     @property
     def workers(self) -> int:
         """How many workers run at once."""

@@ -53,6 +53,7 @@ class RayEngine(Engine):
     """
 
     name = "ray"
+    remote = True
 
     def __init__(self, address: str | None = None, workers: int | None = None, num_cpus: int | None = None,
                  cpus_per_worker: float = 1.0, object_store_mb: int = 512, **_ignored) -> None:

@@ -31,6 +31,7 @@ from ..core import vocabulary
 from ..core.errors import FashionRAGError, InvalidInputError
 from ..core.evidence import CaptionResult
 from ..engines.base import Engine, ResultRow
+from ..stores.milvus_store import is_lite_spec
 from .caption import CaptionConfig, CaptionPipeline
 
 
@@ -211,6 +212,12 @@ class CaptionBatch:
         new_cards: dict[str, str] = {}
         written = 0
         engine = self.engine or engines.create("local")
+        if engine.remote and self.recipe is not None and is_lite_spec(self.recipe.index):
+            raise InvalidInputError(
+                f"a Milvus Lite file ({self.recipe.index}) opens in one process at a time, and {engine.name} workers "
+                "are other processes: serve it with `milvus-lite server --data-dir DIR --host 127.0.0.1 --port "
+                "19530` and use --store milvus://127.0.0.1:19530, or caption with --engine local"
+            )
         opts = dict(style=style, seed=seed, platform=platform, n_hashtags=n_hashtags)
         # In this process the worker uses the pipeline it was given; shipped to a Ray actor, it builds its own.
         make_worker = _WorkerFactory(self._pipeline, self.recipe, opts, cards=sheet is not None)

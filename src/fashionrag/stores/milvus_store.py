@@ -137,6 +137,11 @@ def _is_lite(uri: str) -> bool:
     return not uri.startswith(("http://", "https://"))
 
 
+def is_lite_spec(spec: object) -> bool:
+    """Whether a store spec is a Milvus Lite file (``milvus:./x.db``): one process at a time can open it."""
+    return isinstance(spec, str) and spec.startswith("milvus:") and not spec.startswith("milvus://")
+
+
 class MilvusStore(VectorStore):
     """Milvus-backed :class:`VectorStore` (inner product over L2-normalised float32 vectors).
 
