@@ -135,6 +135,9 @@ class CaptionEvalReport(BaseModel):
     cider: float
     clip_score: float
     images_per_s: float
+    stated: dict[str, Any] = Field(default_factory=dict, description="How often each fact is stated, and its precision.")
+    details: dict[str, Any] = Field(default_factory=dict, description="Title words (pattern, fit): stated, precision.")
+    risk_coverage: list[Any] = Field(default_factory=list, description="Contradiction vs coverage over thresholds.")
     notes: list[str] = Field(default_factory=list)
 
 
@@ -382,6 +385,8 @@ def run_caption_eval(
     allow_overlap: bool = False,
     detector: Any = None,
     writer: Any = None,
+    caption_config: Any = None,
+    curve: bool = False,
     progress: bool = True,
 ) -> tuple[CaptionEvalReport, list[dict[str, Any]]]:
     """``eval caption``: pick the evaluated photos, guard the reference against them, caption, score.
@@ -428,11 +433,25 @@ def run_caption_eval(
         store, _ = Indexer(enc, progress=progress).build(ref)
         source = ref.source
     pipe = CaptionPipeline(detector or create_detector("pose"), Retriever(store, enc),
-                           writer or writers.create("template"))
+                           writer or writers.create("template"), caption_config)
+    analysed: list = []
     report, rows = evaluate_captions(
         pipe, products, style=style, seed=seed, progress=progress,
         gallery=f"{len(products)} images of {eval_cat.source}; index of {len(store)} products of {source}",
+        on_result=(lambda p, r, a: analysed.append((p, a))) if curve else None,
     )
+    from .risk_coverage import detail_report, risk_coverage_curve, stated_report
+
+    extra = {"stated": stated_report(rows), "details": detail_report(rows, pipe.title_vocabulary)}
+    if curve and not getattr(pipe.writer, "needs_image", False):  # an image-only writer ignores the evidence
+        cfg = pipe.config
+        extra["risk_coverage"] = risk_coverage_curve(
+            pipe, analysed, style=style, seed=seed,
+            extra={"this config": dict(cfg.thresholds), "strict": dict(cfg.strict().thresholds)})
+    if getattr(pipe.writer, "needs_image", False):
+        extra["notes"] = [*report.notes, f"the {pipe.writer.name} writer ignores the evidence: the accuracy, stated "
+                          "and details rows describe the retrieval votes, not its text; images_per_s includes them"]
+    report = report.model_copy(update=extra)
     notes = [*leak.notes(), *_subset_notes(tuning, subset, n_tuned, len(eval_cat.products)), *report.notes]
     return report.model_copy(update={"split": split, "subset": subset, "tuning_photos_excluded":
                                      n_tuned if subset == "held-out" else 0, "leak_check": leak, "notes": notes}), rows
