@@ -184,3 +184,24 @@ def test_single_image_cli_and_eval_caption(small_index, kagl_dir, capsys):
         assert key in rep
     assert rep["n_images"] == 4 and set(rep["coverage_at"]) == {"0.5", "0.6", "0.7"}
     assert 0.0 <= rep["category_hit"] <= 1.0 and rep["category_accuracy"] <= rep["category_hit"]
+
+
+def test_eval_caption_prints_the_risk_coverage_curve_and_strict_states_less(small_index, kagl_dir, capsys):
+    _, _, idx = small_index
+    args = ["eval", "caption", "--catalog", str(kagl_dir), "--index-catalog", str(kagl_dir), "--split", "val",
+            "--index", str(idx), "--limit", "6", "--quiet", "--json"]
+    assert main(args) == 0
+    rep = json.loads(capsys.readouterr().out)
+    curve = {pt["name"]: pt for pt in rep["risk_coverage"]}
+    assert {"level 0", "level 0.95", "this config", "strict"} <= set(curve)
+    # stating less can only keep or lower what is stated, level by level
+    assert curve["level 0"]["type_stated"] >= curve["level 0.95"]["type_stated"]
+    assert curve["level 0"]["colour_stated"] >= curve["level 0.95"]["colour_stated"]
+    assert curve["level 0"]["colour_stated"] == 1.0
+    assert rep["stated"]["colour_stated"] == curve["this config"]["colour_stated"]
+    assert main(args + ["--strict", "--no-curve"]) == 0
+    strict = json.loads(capsys.readouterr().out)
+    assert strict["risk_coverage"] == []
+    assert strict["stated"]["colour_stated"] == curve["strict"]["colour_stated"]
+    assert main(args[:-1]) == 0
+    assert "risk-coverage" in capsys.readouterr().out
