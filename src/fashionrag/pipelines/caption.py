@@ -5,7 +5,9 @@
     photo ──detector──▶ garments (region, mask, box, measured colours)
           ──encoder───▶ one embedding per garment crop (+ one of the whole photo)
           ──store─────▶ top-k catalog neighbours per garment, restricted to the categories its region allows
-          ──votes─────▶ article type, gender, fabric, usage, season (exp(tau*sim) weights; low share = unknown)
+          ──votes─────▶ article type, gender, fabric, usage, season, title words (exp(tau*sim) weights)
+          ──gate──────▶ each fact kept if its confidence reaches its threshold, else said coarser ('top',
+                        'Blue') or left out
           ──────────▶ EvidencePack ──writer + guard──▶ CaptionResult (caption, hashtags, guard report)
 
 The whole photo is embedded too: its neighbours say what the photo is *about* (a catalog photo of a T-shirt also
@@ -47,7 +49,8 @@ DEFAULT_REGION_SUBCATEGORIES: dict[str, list[str]] = {r: list(v) for r, v in voc
 
 
 class CaptionConfig(BaseModel):
-    """Settings of the retrieval votes (tau and thresholds chosen on `val`, see `fashionrag tune caption`)."""
+    """Settings of the votes and of abstention. The packaged values (``assets/caption/config.json``) were chosen on
+    the 300 tuning photos of KAGL val (``assets/caption/tune_ids.json``); its ``chosen_on`` says how."""
 
     k: int = Field(default=20, description="Neighbours per garment.")
     tau: float = Field(default=10.0, description="Vote weight = exp(tau * cosine similarity).")
