@@ -427,3 +427,21 @@ def test_cli_build_info_search_on_milvus_lite(tmp_path, capsys):
     assert code == 0 and json.loads(out)["hits"] == []
     assert run("search", "a shirt", "--store", spec, "--encoder", "lite")[0] == 5  # IndexMismatchError
     assert run("search", "a shirt", "--store", spec, "--index", str(faiss_dir))[0] == 2  # one or the other
+
+
+@pytest.mark.parametrize("kind", ["milvus-lite", "milvus-server"])
+def test_milvus_auto_switches_to_hnsw_at_save(kind, tmp_path, milvus_server):
+    b = Backend(kind, tmp_path, milvus_server)
+    spec = b.spec()
+    store = b.new(spec, index_type="auto", auto_hnsw_threshold=100)
+    store.upsert(IDS, DATA, META)
+    b.save(store, spec)
+    again = b.open(spec)
+    assert (again.manifest.index_type, again.manifest.hnsw_m, again.manifest.hnsw_ef_search) == ("hnsw", 32, 256)
+    got = hit_ids(again.search(QUERIES, k=10))
+    recall = np.mean([len(set(g) & set(w)) / 10 for g, w in zip(got, exact(QUERIES, 10))])
+    assert recall >= 0.95, recall
+    men = [i for i, m in enumerate(META) if m["gender"] == "Men"]
+    assert all(h.metadata["gender"] == "Men" for row in again.search(QUERIES, k=10, filters={"gender": ["Men"]})
+               for h in row)
+    assert len(men) > 10
