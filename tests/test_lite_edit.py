@@ -14,7 +14,7 @@ pytest.importorskip("cv2")
 
 from fashionrag import stores
 from fashionrag.core.errors import CatalogError, InvalidInputError
-from fashionrag.editors.query import QueryParser
+from fashionrag.retrieval.query import QueryParser
 from fashionrag.editors.regions import GarmentRegion
 from fashionrag.editors.transfer import align, replace, restyle
 from fashionrag.editors.warp import ThinPlateSpline, backward_maps, fit_backward, remap

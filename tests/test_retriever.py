@@ -100,3 +100,26 @@ def test_caption_pipeline_and_search_share_the_retriever(store):
     r = Retriever(store, AxisEncoder())
     pipe = CaptionPipeline(detector=None, retriever=r, writer=writers.create("template"), config=CaptionConfig())
     assert pipe.retriever is r and pipe.encoder is r.encoder and pipe.store is store
+
+
+def test_parse_query_applies_the_named_attributes_and_relaxes_them_in_order():
+    s = stores.create("faiss", dim=4, encoder="axis")
+    rows = [("a", "Tshirts", "Navy Blue", "Men", [1, 0, 0, 0]), ("b", "Shirts", "Navy Blue", "Men", [0.7, 0.7, 0, 0]),
+            ("c", "Shirts", "Red", "Women", [0.9, 0.43, 0, 0]), ("d", "Jeans", "Blue", "Men", [0, 1, 0, 0])]
+    vecs = np.asarray([r[4] for r in rows], np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    s.upsert([r[0] for r in rows], vecs, [{"id": r[0], "title": r[0], "article_type": r[1], "colour": r[2],
+                                            "gender": r[3]} for r in rows])
+    r = Retriever(s, AxisEncoder())
+    plain = r.search("navy blue shirt for men", k=4)
+    assert plain.hits[0].id == "a" and plain.parsed_filters == {} and plain.notes == []
+    res = r.search("navy blue shirt for men", k=4, parse_query=True)
+    assert res.parsed_filters == {"colour": ["Navy Blue"], "article_type": ["Shirts"], "gender": ["Men"]}
+    assert [h.id for h in res.hits] == ["b"] and res.filters == res.parsed_filters
+    # explicit filters win over what the text says
+    own = r.search("navy blue shirt", k=4, parse_query=True, filters=["colour=Red"])
+    assert own.filters == {"colour": ["Red"], "article_type": ["Shirts"]} and [h.id for h in own.hits] == ["c"]
+    # no red shirt for men: the gender is relaxed first, and the result says so
+    relaxed = r.search("red shirt for men", k=4, parse_query=True)
+    assert "gender" not in relaxed.parsed_filters and [h.id for h in relaxed.hits] == ["c"]
+    assert any("relaxed" in n and "gender=Men" in n for n in relaxed.notes)

@@ -93,7 +93,8 @@ def test_openapi_lists_every_route(client):
 
 # ----------------------------------------------------------------------------- search
 def test_search_by_text_with_filters_returns_products_with_image_urls(client):
-    r = client.post("/v1/search", json={"text": "blue shirt", "k": 5, "filters": {"gender": ["Men"]}})
+    r = client.post("/v1/search", json={"text": "blue shirt", "k": 5, "filters": {"gender": ["Men"]},
+                                        "parse_query": False})
     assert r.status_code == 200, r.text
     res = r.json()
     assert res["k"] == 5 and res["filters"] == {"gender": ["Men"]} and 0 < len(res["hits"]) <= 5
@@ -107,9 +108,16 @@ def test_search_by_text_with_filters_returns_products_with_image_urls(client):
 
 
 def test_search_matches_the_retriever(client, services):
+    # the service parses the query by default (issue 14): the named colour holds inside the search
     r = client.post("/v1/search", json={"text": "black shoes", "k": 4, "filters": ["subcategory=Shoes"]}).json()
+    direct = services.retriever.search("black shoes", k=4, filters=["subcategory=Shoes"], parse_query=True)
+    assert [h["id"] for h in r["hits"]] == [h.id for h in direct.hits] and r["hits"]
+    assert r["filters"]["subcategory"] == ["Shoes"] and r["parsed_filters"].get("colour") == ["Black"]
+    assert all(h["product"]["colour"] == "Black" for h in r["hits"])
+    plain = client.post("/v1/search", json={"text": "black shoes", "k": 4, "filters": ["subcategory=Shoes"],
+                                            "parse_query": False}).json()
     direct = services.retriever.search("black shoes", k=4, filters=["subcategory=Shoes"])
-    assert [h["id"] for h in r["hits"]] == [h.id for h in direct.hits]
+    assert [h["id"] for h in plain["hits"]] == [h.id for h in direct.hits] and plain["parsed_filters"] == {}
 
 
 def test_search_by_uploaded_image_as_multipart(client, kagl_dir, services):

@@ -19,6 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--text-weight", type=float, default=0.5, help="weight of the text in a text+image query (0..1)")
     p.add_argument("--filter", action="append", default=[], metavar="FIELD=VALUE[,VALUE]", help="e.g. gender=Men; repeatable")
     p.add_argument("--k", type=int, default=10, help="number of results")
+    p.add_argument("--parse-query", action=argparse.BooleanOptionalAction, default=False,
+                   help="read the colour, article type and gender the text names as filters (relaxed when nothing "
+                   "matches); default off here, on in the HTTP service")
     p.add_argument("--encoder", default=None, help="query encoder (default: the one named in the index manifest)")
     add_store_options(p)
     add_json_flag(p)
@@ -29,7 +32,8 @@ def cmd_search(args: argparse.Namespace):
     from ..retrieval.retriever import Retriever
 
     searcher = Retriever.open(open_index(args, args.index, expect_encoder=args.encoder), encoder=args.encoder)
-    result = searcher.search(args.text, image=args.image, text_weight=args.text_weight, k=args.k, filters=args.filter)
+    result = searcher.search(args.text, image=args.image, text_weight=args.text_weight, k=args.k, filters=args.filter,
+                             parse_query=args.parse_query)
     if args.json:
         if result.filters and not result.hits and (hint := searcher.filter_hint(result.filters)):
             print(f"hint: {hint}", file=sys.stderr)
@@ -37,6 +41,8 @@ def cmd_search(args: argparse.Namespace):
     query = " + ".join(x for x in [f'"{args.text}"' if args.text else "", f"image {args.image}" if args.image else ""] if x)
     flt = ", ".join(f"{k}={'|'.join(v)}" for k, v in result.filters.items())
     print(f"query: {query}" + (f"   filters: {flt}" if flt else "") + f"   encoder: {result.encoder}")
+    for note in result.notes:
+        print(f"note: {note}")
     print(format_table(result) if result.hits else "(no results)")
     hint = searcher.filter_hint(result.filters) if result.filters and not result.hits else None
     if hint:

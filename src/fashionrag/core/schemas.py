@@ -68,10 +68,13 @@ class SearchResult(BaseModel):
     query_text: Optional[str] = None
     query_image: Optional[str] = None
     text_weight: Optional[float] = Field(default=None, description="Weight of the text side in a text+image query.")
-    filters: dict[str, list[str]] = Field(default_factory=dict)
+    filters: dict[str, list[str]] = Field(default_factory=dict, description="The filters the search ran with.")
+    parsed_filters: dict[str, list[str]] = Field(
+        default_factory=dict, description="Filters read from the text (--parse-query), as kept after any relaxing.")
     k: int
     encoder: str
     hits: list[SearchHit]
+    notes: list[str] = Field(default_factory=list, description="What the query parser found and relaxed, and why.")
 
 
 class IndexManifest(BaseModel):

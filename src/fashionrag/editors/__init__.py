@@ -4,5 +4,6 @@
 - :mod:`.warp`: keypoint-driven thin-plate-spline / affine warps;
 - :mod:`.transfer`: ``restyle`` (carry colour and pattern into the worn garment, keep its shading) and ``replace``
   (warp the retrieved garment onto the body, fill what the old one leaves uncovered);
-- :mod:`.query`: a request's colour / article type / gender / pattern words, parsed against the catalog's values.
+- the request's colour / article type / gender words are parsed by :mod:`fashionrag.retrieval.query` (shared
+  with ``search --parse-query``).
 """

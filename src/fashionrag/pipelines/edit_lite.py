@@ -30,7 +30,7 @@ from ..core.errors import CatalogError, InvalidInputError
 from ..core.images import ImageInput, load_image
 from ..core.schemas import EditGarment, EditResult
 from ..core.vocabulary import SUBCATEGORY_TO_EDIT_CATEGORY
-from ..editors.query import ParsedQuery, QueryParser
+from ..retrieval.query import RELAX_ORDER, ParsedQuery, QueryParser
 from ..editors.regions import GarmentRegion, product_garment, worn_garment
 from ..editors.transfer import Alignment, align, replace, restyle, upscale_edit
 from ..vision import keypoints as kpts
@@ -46,8 +46,6 @@ RESTYLE_IOU = 0.6
 #: Photos larger than this (long side, px) are analysed and edited on a downscaled copy; the edit is carried back
 #: to full resolution with the photo's own luminance detail (catalog garments are small photos anyway).
 WORK_MAX = 512
-#: Filters are relaxed in this order when nothing matches.
-RELAX_ORDER = ("gender", "article_type", "colour")
 
 
 class LiteEditPipeline:

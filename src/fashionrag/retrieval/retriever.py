@@ -25,6 +25,7 @@ from ..core.schemas import Product, SearchHit, SearchResult
 from ..encoders.base import Encoder, l2_normalize
 from ..stores.base import StoreHit, VectorStore
 from .filters import parse_filters
+from .query import RELAX_ORDER, QueryParser
 
 
 #: Filter fields matched exactly as written (identifiers, not words).
@@ -52,6 +53,7 @@ class Retriever:
         self.encoder = encoder
         self._present: dict[tuple[str, tuple[str, ...]], bool] = {}
         self._values: dict[str, tuple[int, list[str] | None]] = {}
+        self._parser: tuple[int, QueryParser] | None = None
 
     @classmethod
     def open(cls, index_dir: str | Path | VectorStore | None = None, encoder: Encoder | str | None = None
@@ -159,26 +161,61 @@ class Retriever:
         text_weight: float = 0.5,
         k: int = 10,
         filters: Sequence[str] | Mapping[str, object] | None = None,
+        parse_query: bool = False,
     ) -> SearchResult:
-        """Text, image or text+image search with attribute filters, as a typed :class:`SearchResult`."""
+        """Text, image or text+image search with attribute filters, as a typed :class:`SearchResult`.
+
+        ``parse_query`` reads the colour, article type and gender the text names against this index's own values
+        ("navy blue check shirt" -> colour Navy Blue, article type Shirts) and applies them as filters inside the
+        search, beside the explicit ``filters`` (which win). When nothing matches, parsed filters are relaxed one at
+        a time (gender, then type, then colour) and ``notes`` say so."""
         if k < 1:
             raise InvalidInputError(f"k must be at least 1, got {k}")
         flt = parse_filters(filters)
         flt = self.match_filters(flt) if flt else flt
         q = self.embed_query(text, image, text_weight=text_weight)
-        hits = self.nearest(q, k=k, filters=flt or None)[0]
+        parsed: dict[str, list[str]] = {}
+        notes: list[str] = []
+        if parse_query and text:
+            found = self.query_parser().parse(text).filters()
+            parsed = {f: v for f, v in found.items() if f not in flt}
+            if found:
+                notes.append("parsed from the text: " + ", ".join(f"{f}={'/'.join(v)}" for f, v in found.items())
+                             + ("" if len(parsed) == len(found) else " (explicit filters win)"))
+        while True:
+            combined = {**parsed, **flt}
+            hits = self.nearest(q, k=k, filters=combined or None)[0]
+            drop = next((f for f in RELAX_ORDER if f in parsed), None)
+            if hits or drop is None:
+                break
+            notes.append(f"nothing matches {drop}={'/'.join(parsed[drop])} with the other filters: relaxed it")
+            del parsed[drop]
         return SearchResult(
             query_text=text,
             query_image=str(image) if isinstance(image, (str, Path)) else (None if image is None else "<image>"),
             text_weight=text_weight if (text is not None and image is not None) else None,
-            filters=flt,
+            filters=combined,
+            parsed_filters=parsed,
             k=k,
             encoder=self.encoder.name,
             hits=[
                 SearchHit(rank=r + 1, id=h.id, score=float(h.score), product=Product.model_validate(h.metadata))
                 for r, h in enumerate(hits)
             ],
+            notes=notes,
         )
+
+    def query_parser(self) -> QueryParser:
+        """A :class:`QueryParser` over this index's colours, article types and genders (cached per store size)."""
+        size = len(self.store)
+        if self._parser is None or self._parser[0] != size:
+            values = {f: self.field_values(f) for f in ("colour", "article_type", "gender")}
+            if any(v is None for v in values.values()):  # the store cannot list values: read the metadata
+                parser = QueryParser.from_metadata(self.store.get(i) or {} for i in self.store.ids())
+            else:
+                parser = QueryParser(values["colour"], values["article_type"], values["gender"])
+            self._parser = (size, parser)
+        return self._parser[1]
 
     # -- category filters read from the vocabulary ---------------------------------------------------------------
     def has_any(self, field: str, values: Sequence[str]) -> bool:

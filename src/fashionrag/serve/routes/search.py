@@ -27,6 +27,8 @@ class SearchRequest(BaseModel):
     text_weight: float = Field(default=0.5, ge=0.0, le=1.0, description="Weight of the text in a text+image query.")
     filters: Union[dict[str, Union[str, list[str]]], list[str]] = Field(
         default_factory=dict, description='{"gender": ["Men"]} or ["gender=Men", "colour=Navy Blue,Blue"]')
+    parse_query: bool = Field(default=True, description="Read the colour, article type and gender the text names as "
+                              "filters (relaxed one at a time when nothing matches; the result's notes say so).")
 
 
 _OPENAPI = {
@@ -38,6 +40,7 @@ _OPENAPI = {
                 "text": {"type": "string"}, "k": {"type": "integer", "default": 10},
                 "text_weight": {"type": "number", "default": 0.5},
                 "filter": {"type": "array", "items": {"type": "string"}, "description": "FIELD=VALUE[,VALUE]"},
+                "parse_query": {"type": "boolean", "default": True},
                 "image": {"type": "string", "format": "binary"}}}},
         },
     }
@@ -61,6 +64,7 @@ async def search(request: Request, svc: Services = Depends(services)) -> Respons
                 k=form.get("k") or 10,
                 text_weight=form.get("text_weight") or 0.5,
                 filters=[f for f in form.getlist("filter") if isinstance(f, str) and f.strip()],
+                parse_query=str(form.get("parse_query", "true")).lower() not in ("0", "false", "no", "off"),
             )
         elif ctype.startswith("application/json") or not ctype:
             raw = await request.body()
@@ -81,7 +85,8 @@ async def search(request: Request, svc: Services = Depends(services)) -> Respons
     def work() -> Response:
         t0 = time.perf_counter()
         photo = None if image is None else decode_image(image, max_pixels=s.max_pixels)
-        result = svc.retriever.search(text, image=photo, text_weight=body.text_weight, k=body.k, filters=body.filters)
+        result = svc.retriever.search(text, image=photo, text_weight=body.text_weight, k=body.k, filters=body.filters,
+                                      parse_query=body.parse_query)
         return json_response(ApiSearchResult.from_result(result, time.perf_counter() - t0))
 
     return await svc.pools["search"].run(work)

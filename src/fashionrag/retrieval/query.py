@@ -30,6 +30,10 @@ TYPE_VARIANTS = {"tee": "Tshirts", "tees": "Tshirts", "t shirt": "Tshirts", "t s
                  "sweat shirt": "Sweatshirts", "track pant": "Track Pants"}
 
 
+#: Parsed filters are relaxed in this order when nothing matches (the colour a request names holds longest).
+RELAX_ORDER = ("gender", "article_type", "colour")
+
+
 def _words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9]+", text.lower().replace("-", " "))
 
