@@ -95,3 +95,19 @@ def test_guard_relevance_rules():
                                              "#CasualStyle"]) == []
     bad = guard.check(ev, "A navy shirt.", ["#BuyNow", "#Shirts2024", "#ClickTheLink"])
     assert [v.word for v in bad] == ["#BuyNow", "#ClickTheLink"]
+
+
+def test_a_garment_known_only_by_its_broader_word_is_named_by_that_word():
+    """Regression: the template wrote 'these black slides' for a photo whose type vote was only sure of the group
+    (flip flops / sandals), and the subject rule refused its own caption, so every such photo fell back."""
+    from fashionrag.core.evidence import GarmentEvidence
+
+    slides = GarmentEvidence(region="product", box=(0, 0, 10, 10), score=1.0, article_type=None,
+                             article_confidence=0.6, article_word="slides",
+                             article_word_types=["Flip Flops", "Sandals", "Sports Sandals"],
+                             article_word_confidence=0.9, gender="Men", gender_confidence=0.9)
+    ev = EvidencePack(garments=[slides], gender="Men", gender_confidence=0.9)
+    assert guard.subject_violations(ev, "Loving these black slides in menswear.") == []
+    assert [v.kind for v in guard.subject_violations(ev, "Loving this look.")] == ["subject"]
+    result = writers.create("template").write(ev, style="instagram", seed=0)
+    assert result.fallback_reason is None and result.guard_report.passed
