@@ -123,3 +123,13 @@ def test_parse_query_applies_the_named_attributes_and_relaxes_them_in_order():
     relaxed = r.search("red shirt for men", k=4, parse_query=True)
     assert "gender" not in relaxed.parsed_filters and [h.id for h in relaxed.hits] == ["c"]
     assert any("relaxed" in n and "gender=Men" in n for n in relaxed.notes)
+
+
+def test_query_parser_knows_a_shade_by_its_own_word():
+    from fashionrag.retrieval.query import QueryParser
+
+    p = QueryParser(["Navy Blue", "Blue", "Off White", "White", "Light Blue", "Light Green", "Green"], ["Shirts"], [])
+    assert (p.parse("navy check shirt").colour, p.parse("navy check shirt").article_type) == ("Navy Blue", "Shirts")
+    assert p.parse("navy blue shirt").colour == "Navy Blue" and p.parse("blue shirt").colour == "Blue"
+    # too short ('off') or ambiguous ('light': two shades) words name no colour
+    assert p.parse("off shoulder shirt").colour is None and p.parse("light shirt").colour is None

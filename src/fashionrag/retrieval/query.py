@@ -65,11 +65,26 @@ class QueryParser:
         self.article_types = sorted({a for a in article_types if a})
         self.genders = sorted({g for g in genders if g})
         self._colour = self._table(self.colours)
+        for alias, value in self._shade_aliases(self.colours).items():
+            self._colour.setdefault((alias,), value)
         self._type = self._table(self.article_types)
         for phrase, value in TYPE_VARIANTS.items():
             if value in self.article_types:
                 self._type.setdefault(tuple(phrase.split()), value)
         self._max = max([len(k) for k in (*self._colour, *self._type)] or [1])
+
+    @staticmethod
+    def _shade_aliases(colours: Iterable[str]) -> dict[str, str]:
+        """'navy' -> 'Navy Blue': the first word of a two-word colour whose second word is a colour itself (a shade
+        of it), when that word is distinctive (4+ letters, no colour of its own, no other shade starts with it)."""
+        colours = list(colours)
+        singles = {tuple(_words(c)) for c in colours if len(_words(c)) == 1}
+        seen: dict[str, list[str]] = {}
+        for c in colours:
+            words = _words(c)
+            if len(words) == 2 and (words[1],) in singles and len(words[0]) >= 4 and (words[0],) not in singles:
+                seen.setdefault(words[0], []).append(c)
+        return {w: vals[0] for w, vals in seen.items() if len(vals) == 1}
 
     @staticmethod
     def _table(values: Iterable[str]) -> dict[tuple[str, ...], str]:
