@@ -31,6 +31,74 @@ class VectorStore(abc.ABC):
     dim: int
     encoder: str
 
+    #: How far from 1 a stored vector's norm may be (embeddings are L2-normalised before they are stored).
+    NORM_TOLERANCE = 1e-3
+
+    def check_vectors(self, x: Any, *, what: str) -> np.ndarray:
+        """``x`` as a contiguous float32 ``(n, dim)`` array, or a clear error (a wrong dimension is an index
+        mismatch: another encoder's vectors)."""
+        from ..core.errors import IndexMismatchError, InvalidInputError
+
+        try:
+            x = np.asarray(x, dtype=np.float32)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInputError(f"{what} must be a float array of shape (n, {self.dim}): {exc}") from None
+        if x.ndim == 1:
+            x = x[None, :]
+        if x.ndim != 2:
+            raise InvalidInputError(f"{what} must have shape (n, {self.dim}), got {x.shape}")
+        if x.shape[1] != self.dim:
+            raise IndexMismatchError(
+                f"{what} have dimension {x.shape[1]} but the index holds {self.dim}-d vectors of encoder "
+                f"{self.encoder!r}: use that encoder or rebuild the index with `fashionrag index build ...`"
+            )
+        if not np.isfinite(x).all():
+            raise InvalidInputError(f"{what} contain NaN or infinite values")
+        return np.ascontiguousarray(x)
+
+    def check_rows(self, ids: Sequence[str], vectors: Any, metadata: Sequence[Mapping[str, Any]], *,
+                   max_id_bytes: int | None = None) -> tuple[list[str], np.ndarray, list[Mapping[str, Any]], list[str]]:
+        """What every store's ``upsert`` checks, once: one vector and one metadata dict per id, non-empty string
+        ids, unit-norm vectors, JSON-serialisable metadata. A repeated id keeps its last row (as if the rows had been
+        upserted one by one). Returns ``(ids, vectors, metadata, metadata_as_json)``."""
+        import json
+
+        from ..core.errors import InvalidInputError
+
+        ids = list(ids)
+        vectors = self.check_vectors(vectors, what="vectors")
+        if not (len(ids) == vectors.shape[0] == len(metadata)):
+            raise InvalidInputError(
+                f"upsert needs one vector and one metadata dict per id: got {len(ids)} ids, "
+                f"{vectors.shape[0]} vectors, {len(metadata)} metadata"
+            )
+        for id_ in ids:
+            if not isinstance(id_, str) or not id_ or (max_id_bytes is not None and len(id_.encode()) > max_id_bytes):
+                limit = "" if max_id_bytes is None else f" of at most {max_id_bytes} bytes"
+                raise InvalidInputError(f"ids must be non-empty strings{limit}, got {id_!r}")
+        norms = np.linalg.norm(vectors, axis=1)
+        bad = np.flatnonzero(np.abs(norms - 1.0) > self.NORM_TOLERANCE)
+        if bad.size:
+            raise InvalidInputError(
+                f"vector of {ids[bad[0]]!r} has norm {norms[bad[0]]:.4g}, expected 1: L2-normalise embeddings "
+                f"before upsert ({bad.size} such rows)"
+            )
+        last = {id_: i for i, id_ in enumerate(ids)}
+        if len(last) < len(ids):
+            keep = sorted(last.values())
+            ids, vectors, metadata = [ids[i] for i in keep], vectors[keep], [metadata[i] for i in keep]
+        encoded = []
+        for id_, meta in zip(ids, metadata):
+            if not isinstance(meta, Mapping):
+                raise InvalidInputError(f"metadata of {id_!r} must be a dict (e.g. Product.model_dump(mode='json'))")
+            try:
+                encoded.append(json.dumps(meta, separators=(",", ":"), ensure_ascii=False, allow_nan=False))
+            except (TypeError, ValueError) as exc:
+                raise InvalidInputError(
+                    f"metadata of {id_!r} is not JSON-serialisable ({exc}); pass Product.model_dump(mode='json')"
+                ) from None
+        return ids, vectors, list(metadata), encoded
+
     @abc.abstractmethod
     def __len__(self) -> int: ...
 

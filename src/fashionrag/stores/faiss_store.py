@@ -38,7 +38,6 @@ _COMPUTED_MANIFEST_FIELDS = {
     "format_version", "encoder", "dim", "count", "index_type", "hnsw_m", "hnsw_ef_construction",
     "hnsw_ef_search", "created_at", "files",
 }
-_NORM_TOLERANCE = 1e-3
 _ADD_CHUNK = 65_536
 # raw_decode skips json.loads' whitespace and trailing-data checks: the rows are our own compact JSON,
 # and decoding hits is most of the store's per-query overhead over FAISS.
@@ -161,41 +160,9 @@ class FaissStore(VectorStore):
     # -- writes ----------------------------------------------------------------------------------
 
     def upsert(self, ids: Sequence[str], vectors: np.ndarray, metadata: Sequence[Mapping[str, Any]]) -> None:
-        ids = list(ids)
-        vectors = self._check_vectors(vectors, what="vectors")
-        if not (len(ids) == vectors.shape[0] == len(metadata)):
-            raise InvalidInputError(
-                f"upsert needs one vector and one metadata dict per id: got {len(ids)} ids, "
-                f"{vectors.shape[0]} vectors, {len(metadata)} metadata"
-            )
+        ids, vectors, metadata, encoded = self.check_rows(ids, vectors, metadata)
         if not ids:
             return
-        for id_ in ids:
-            if not isinstance(id_, str) or not id_:
-                raise InvalidInputError(f"ids must be non-empty strings, got {id_!r}")
-        norms = np.linalg.norm(vectors, axis=1)
-        bad = np.flatnonzero(np.abs(norms - 1.0) > _NORM_TOLERANCE)
-        if bad.size:
-            raise InvalidInputError(
-                f"vector of {ids[bad[0]]!r} has norm {norms[bad[0]]:.4g}, expected 1: L2-normalise embeddings "
-                f"before upsert ({bad.size} such rows)"
-            )
-        # The last occurrence of a repeated id wins, as if the rows had been upserted one by one.
-        last = {id_: i for i, id_ in enumerate(ids)}
-        if len(last) < len(ids):
-            keep = sorted(last.values())
-            ids, vectors, metadata = [ids[i] for i in keep], vectors[keep], [metadata[i] for i in keep]
-        encoded = []
-        for id_, meta in zip(ids, metadata):
-            if not isinstance(meta, Mapping):
-                raise InvalidInputError(f"metadata of {id_!r} must be a dict (e.g. Product.model_dump(mode='json'))")
-            try:
-                encoded.append(json.dumps(meta, separators=(",", ":"), ensure_ascii=False, allow_nan=False))
-            except (TypeError, ValueError) as exc:
-                raise InvalidInputError(
-                    f"metadata of {id_!r} is not JSON-serialisable ({exc}); pass Product.model_dump(mode='json')"
-                ) from None
-
         self._tombstone(ids)
         start = self._index.ntotal
         self._add_to_index(
@@ -337,22 +304,7 @@ class FaissStore(VectorStore):
         return (None if m is None else _decode(m)[0] for m in self._meta)
 
     def _check_vectors(self, x: Any, *, what: str) -> np.ndarray:
-        try:
-            x = np.asarray(x, dtype=np.float32)
-        except (TypeError, ValueError) as exc:
-            raise InvalidInputError(f"{what} must be a float array of shape (n, {self.dim}): {exc}") from None
-        if x.ndim == 1:
-            x = x[None, :]
-        if x.ndim != 2:
-            raise InvalidInputError(f"{what} must have shape (n, {self.dim}), got {x.shape}")
-        if x.shape[1] != self.dim:
-            raise IndexMismatchError(
-                f"{what} have dimension {x.shape[1]} but the index holds {self.dim}-d vectors of encoder "
-                f"{self.encoder!r}: use that encoder or rebuild the index with `fashionrag index build ...`"
-            )
-        if not np.isfinite(x).all():
-            raise InvalidInputError(f"{what} contain NaN or infinite values")
-        return np.ascontiguousarray(x)
+        return self.check_vectors(x, what=what)
 
     # -- persistence -----------------------------------------------------------------------------
 

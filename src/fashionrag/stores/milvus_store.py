@@ -62,7 +62,6 @@ _META_MAX = 65_535
 _TAG_MAX = 1_024
 _TAG_CAPACITY = 512
 _WRITE_CHUNK = 2_000
-_NORM_TOLERANCE = 1e-3
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,200}$")
 _STAGE_SEP = "__v"
 
@@ -290,38 +289,11 @@ class MilvusStore(VectorStore):
 
     # -- writes ----------------------------------------------------------------------------------------------
     def upsert(self, ids: Sequence[str], vectors: np.ndarray, metadata: Sequence[Mapping[str, Any]]) -> None:
-        ids = list(ids)
-        vectors = self._check_vectors(vectors, what="vectors")
-        if not (len(ids) == vectors.shape[0] == len(metadata)):
-            raise InvalidInputError(
-                f"upsert needs one vector and one metadata dict per id: got {len(ids)} ids, "
-                f"{vectors.shape[0]} vectors, {len(metadata)} metadata"
-            )
+        ids, vectors, metadata, encoded_rows = self.check_rows(ids, vectors, metadata, max_id_bytes=512)
         if not ids:
             return
-        for id_ in ids:
-            if not isinstance(id_, str) or not id_ or len(id_.encode()) > 512:
-                raise InvalidInputError(f"ids must be non-empty strings of at most 512 bytes, got {id_!r}")
-        norms = np.linalg.norm(vectors, axis=1)
-        bad = np.flatnonzero(np.abs(norms - 1.0) > _NORM_TOLERANCE)
-        if bad.size:
-            raise InvalidInputError(
-                f"vector of {ids[bad[0]]!r} has norm {norms[bad[0]]:.4g}, expected 1: L2-normalise embeddings "
-                f"before upsert ({bad.size} such rows)"
-            )
-        last = {id_: i for i, id_ in enumerate(ids)}  # the last occurrence of a repeated id wins
-        keep = sorted(last.values())
         rows = []
-        for i in keep:
-            meta = metadata[i]
-            if not isinstance(meta, Mapping):
-                raise InvalidInputError(f"metadata of {ids[i]!r} must be a dict (e.g. Product.model_dump(mode='json'))")
-            try:
-                encoded = json.dumps(meta, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-            except (TypeError, ValueError) as exc:
-                raise InvalidInputError(
-                    f"metadata of {ids[i]!r} is not JSON-serialisable ({exc}); pass Product.model_dump(mode='json')"
-                ) from None
+        for i, (meta, encoded) in enumerate(zip(metadata, encoded_rows)):
             if len(encoded.encode()) > _META_MAX:
                 raise InvalidInputError(f"metadata of {ids[i]!r} is over {_META_MAX} bytes as JSON")
             tags = []
@@ -395,22 +367,7 @@ class MilvusStore(VectorStore):
         ]
 
     def _check_vectors(self, x: Any, *, what: str) -> np.ndarray:
-        try:
-            x = np.asarray(x, dtype=np.float32)
-        except (TypeError, ValueError) as exc:
-            raise InvalidInputError(f"{what} must be a float array of shape (n, {self.dim}): {exc}") from None
-        if x.ndim == 1:
-            x = x[None, :]
-        if x.ndim != 2:
-            raise InvalidInputError(f"{what} must have shape (n, {self.dim}), got {x.shape}")
-        if x.shape[1] != self.dim:
-            raise IndexMismatchError(
-                f"{what} have dimension {x.shape[1]} but the index holds {self.dim}-d vectors of encoder "
-                f"{self.encoder!r}: use that encoder or rebuild the index with `fashionrag index build ...`"
-            )
-        if not np.isfinite(x).all():
-            raise InvalidInputError(f"{what} contain NaN or infinite values")
-        return np.ascontiguousarray(x)
+        return self.check_vectors(x, what=what)
 
     # -- persistence -----------------------------------------------------------------------------------------
     def save(self, path: str | Path | None = None, **manifest_extra: Any) -> None:
