@@ -236,7 +236,8 @@ def test_building_the_cli_parser_imports_no_model_library():
     """Every command, a one-line text search too, builds the whole parser first: importing torch there cost ~5 s and
     ~700 MB before any work (the start-up item of issue 9). Commands import their heavy modules when they run."""
     code = ("import sys; from fashionrag.cli import build_parser; build_parser(); "
-            "print(','.join(m for m in ('torch', 'torchvision', 'transformers', 'diffusers', 'faiss') if m in sys.modules))")
+            "print(','.join(m for m in ('torch', 'torchvision', 'transformers', 'diffusers', 'faiss', 'cv2', 'ray', "
+            "'pymilvus') if m in sys.modules))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "", f"imported while building the parser: {proc.stdout.strip()}"

@@ -36,7 +36,6 @@ from ..editors.transfer import Alignment, align, replace, restyle, upscale_edit
 from ..vision import keypoints as kpts
 from .edit_common import MAX_K, check_category, retrieve_garments
 from .edit_inputs import check_mask, pose_preview
-from .edit_profiles import EDIT_PROFILES
 
 log = logging.getLogger(__name__)
 
@@ -306,6 +305,6 @@ def _describe(p: ParsedQuery) -> str:
     return " ".join(x for x in parts if x)
 
 
-@EDIT_PROFILES.register("lite")
-def _lite(*, device=None, dtype=None, local_files_only=None, **kwargs: Any) -> LiteEditPipeline:
+def create_lite_editor(*, device=None, dtype=None, local_files_only=None, **kwargs: Any) -> LiteEditPipeline:
+    """The ``lite`` edit profile (registered in ``edit_profiles.EDIT_PROFILES``); device/dtype do not apply."""
     return LiteEditPipeline(**kwargs)

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 EDIT_PROFILES: Registry = Registry(
     "edit profile",
-    builtins=["fashionrag.pipelines.edit_profiles", "fashionrag.pipelines.edit_lite"],
+    builtins=["fashionrag.pipelines.edit_profiles"],
     error=ModelUnavailableError,
     hint="(or --weights DIR for a saved pipeline)",
 )
@@ -172,6 +172,15 @@ def load_hf_pipeline(*, device=None, dtype=None, local_files_only: bool | None =
 
 
 EDIT_PROFILES.register("hf", load_hf_pipeline)
+
+
+@EDIT_PROFILES.register("lite")
+def _lite(**kwargs: Any):
+    """The offline editor (pixel transfer from the catalog); imported when asked for, so listing the profiles (the
+    CLI's choices) loads no OpenCV."""
+    from .edit_lite import create_lite_editor
+
+    return create_lite_editor(**kwargs)
 
 
 # ---------------------------------------------------------------------------------------------------- choice

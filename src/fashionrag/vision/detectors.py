@@ -11,8 +11,24 @@ from typing import Any, Callable
 
 from ..core.registry import Registry
 
-#: Detector names -> factory(**options).
-DETECTORS: Registry = Registry("garment detector", builtins=("fashionrag.vision.garments",))
+#: Detector names -> factory(**options). The built-in names are registered here with factories that import their
+#: backend when called, so listing them (the CLI's choices) loads neither OpenCV nor the models, and works even
+#: where the vision extra is not installed.
+DETECTORS: Registry = Registry("garment detector")
+
+
+@DETECTORS.register("pose")
+def _pose(**kwargs: Any):
+    from .garments import PoseGarmentDetector
+
+    return PoseGarmentDetector(**kwargs)
+
+
+@DETECTORS.register("yolo")
+def _yolo(**kwargs: Any):
+    from .garments import _create_yolo
+
+    return _create_yolo(**kwargs)
 
 
 def register_detector(name: str, factory: Callable[..., Any]) -> None:

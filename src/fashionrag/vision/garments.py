@@ -31,7 +31,7 @@ import numpy as np
 from .colors import measure_colours, skin_mask, srgb_to_lab, top_colours
 from ..core.images import ImageInput, load_image
 from ..core.schemas import Garment, GarmentColour, MaskRLE
-from .detectors import available_detectors, create_detector, register_detector  # noqa: F401 - re-exported
+from .detectors import available_detectors, create_detector, register_detector  # noqa: F401 - re-exported here
 from .pose import LM, Pose, PoseEstimator
 from .segmentation import SelfieSegmenter, background_colour, product_mask
 
@@ -302,15 +302,7 @@ def _product_score(image: np.ndarray, mask: np.ndarray, bg: np.ndarray) -> float
     return float(np.clip(contrast / 40.0, 0.0, 1.0))
 
 
-def _create_pose(**kwargs: Any) -> PoseGarmentDetector:
-    return PoseGarmentDetector(**kwargs)
-
-
 def _create_yolo(**kwargs: Any):
     from .yolo import YoloGarmentDetector
 
     return YoloGarmentDetector(**kwargs)
-
-
-register_detector("pose", _create_pose)
-register_detector("yolo", _create_yolo)
