@@ -37,7 +37,7 @@ from ..core.images import file_sha256
 from ..core.schemas import Product
 from ..retrieval.catalog import Catalog, load_catalog
 from . import text_metrics
-from .leaks import LeakCheck, guard_reference
+from .leaks import LeakCheck, guard_catalog, guard_store
 
 FACETS = ("category", "colour", "fabric", "gender")
 
@@ -415,17 +415,11 @@ def run_caption_eval(
     if index:
         store = stores.open_store(index)
         enc = encoders.create(store.encoder) if encoder is None or isinstance(encoder, str) else encoder
-        ref_rows = [Product.model_validate(store.get(i)) for i in store.ids()]
-        leak = guard_reference(products, ref_rows, allow_overlap=allow_overlap, reference_name=f"the index {index}")
-        if leak.dropped:
-            store.delete(leak.dropped)  # in memory only: the index on disk is untouched
+        leak = guard_store(products, store, allow_overlap=allow_overlap, reference_name=f"the index {index}")
         source = f"index {index}"
     else:
-        leak = guard_reference(products, ref.products, allow_overlap=allow_overlap,
-                               reference_name=f"the reference catalog {index_catalog}")
-        if leak.dropped:
-            dropped = set(leak.dropped)
-            ref = ref.subset(ids=[p.id for p in ref.products if p.id not in dropped])
+        ref, leak = guard_catalog(products, ref, allow_overlap=allow_overlap,
+                                  reference_name=f"the reference catalog {index_catalog}")
         if isinstance(encoder, str) or encoder is None:
             enc = encoders.create(encoder or config.default_encoder())
         else:

@@ -21,7 +21,6 @@ The reference (index) never holds the evaluated photos: the shared leak guard ch
 from __future__ import annotations
 
 import random
-import time
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -33,7 +32,7 @@ from ..core.images import load_image
 from ..core.schemas import EditResult, Product
 from ..core.vocabulary import SUBCATEGORY_TO_EDIT_CATEGORY
 from .edit import kernel_distance, kid_settings
-from .leaks import LeakCheck, guard_reference
+from .leaks import LeakCheck, guard_catalog, guard_store
 
 #: The caption judge's region for each editing category (first choice, then fallbacks).
 JUDGE_REGIONS = {"upper_body": ("upper_body", "full_length"), "lower_body": ("lower_body",),
@@ -194,25 +193,16 @@ def run_lite_edit_eval(
         raise InvalidInputError(f"{catalog}: no top, bottom or dress photo to evaluate (split {split!r})")
     if retriever is not None:
         store, enc = retriever.store, retriever.encoder
-        ref_rows = [Product.model_validate(store.get(i)) for i in store.ids()]
-        leak = guard_reference(products, ref_rows, allow_overlap=allow_overlap, reference_name="the reference index")
-        if leak.dropped:
-            store.delete(leak.dropped)
+        leak = guard_store(products, store, allow_overlap=allow_overlap, reference_name="the reference index")
         source = f"given index ({len(store)} products)"
     elif index:
         store = stores.open_store(index)
-        ref_rows = [Product.model_validate(store.get(i)) for i in store.ids()]
-        leak = guard_reference(products, ref_rows, allow_overlap=allow_overlap, reference_name=f"the index {index}")
-        if leak.dropped:
-            store.delete(leak.dropped)  # in memory only
+        leak = guard_store(products, store, allow_overlap=allow_overlap, reference_name=f"the index {index}")
         enc = encoders.create(store.encoder)
         source = f"index {index}"
     else:
-        leak = guard_reference(products, ref.products, allow_overlap=allow_overlap,
-                               reference_name=f"the reference catalog {index_catalog}")
-        if leak.dropped:
-            dropped = set(leak.dropped)
-            ref = ref.subset(ids=[p.id for p in ref.products if p.id not in dropped])
+        ref, leak = guard_catalog(products, ref, allow_overlap=allow_overlap,
+                                  reference_name=f"the reference catalog {index_catalog}")
         enc = encoders.create("lite")
         store, _ = Indexer(enc, progress=progress).build(ref)
         source = f"{ref.source} ({len(store)} products)"

@@ -114,3 +114,25 @@ def guard_reference(
         unhashed_reference=unhashed,
         allowed=allow_overlap,
     )
+
+
+def guard_catalog(evaluated: Sequence[Product], reference, *, allow_overlap: bool = False,
+                  reference_name: str = "the reference"):
+    """:func:`guard_reference` on a reference :class:`~fashionrag.retrieval.catalog.Catalog`; returns the catalog
+    without the dropped rows, and the check."""
+    leak = guard_reference(evaluated, reference.products, allow_overlap=allow_overlap, reference_name=reference_name)
+    if leak.dropped:
+        dropped = set(leak.dropped)
+        reference = reference.subset(ids=[p.id for p in reference.products if p.id not in dropped])
+    return reference, leak
+
+
+def guard_store(evaluated: Sequence[Product], store, *, allow_overlap: bool = False,
+                reference_name: str = "the reference index") -> LeakCheck:
+    """:func:`guard_reference` on a loaded store's rows; dropped rows are deleted from the store in memory only (the
+    index on disk is untouched)."""
+    rows = [Product.model_validate(store.get(i)) for i in store.ids()]
+    leak = guard_reference(evaluated, rows, allow_overlap=allow_overlap, reference_name=reference_name)
+    if leak.dropped:
+        store.delete(leak.dropped)
+    return leak

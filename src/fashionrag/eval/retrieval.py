@@ -27,7 +27,7 @@ from ..core.schemas import Product
 from ..encoders.base import Encoder
 from ..encoders.texts import PROMPT_TEMPLATE
 from . import metrics as M
-from .leaks import LeakCheck, guard_reference
+from .leaks import LeakCheck, guard_catalog
 
 #: Reported attribute name -> Product field.
 KNN_ATTRIBUTES = {
@@ -269,13 +269,10 @@ def run_retrieval_eval(
         raise CatalogError(f"{catalog}: no products to evaluate{f' in split {split!r}' if split else ''}")
     if not ref_cat.products:
         raise CatalogError(f"{index_catalog}: the reference catalog is empty")
-    leak = guard_reference(eval_cat.products, ref_cat.products, allow_overlap=allow_overlap,
-                           reference_name=f"the reference catalog {index_catalog}")
-    if leak.dropped:
-        dropped = set(leak.dropped)
-        ref_cat = ref_cat.subset(ids=[p.id for p in ref_cat.products if p.id not in dropped])
-        if not ref_cat.products:
-            raise CatalogError(f"{index_catalog}: every reference image is also an evaluated image")
+    ref_cat, leak = guard_catalog(eval_cat.products, ref_cat, allow_overlap=allow_overlap,
+                                  reference_name=f"the reference catalog {index_catalog}")
+    if not ref_cat.products:
+        raise CatalogError(f"{index_catalog}: every reference image is also an evaluated image")
 
     enc = encoders.create(encoder) if isinstance(encoder, str) else encoder
     products = [p for p in eval_cat.products if p.image_path]
