@@ -238,13 +238,14 @@ class CaptionBatch:
                 result = CaptionResult.model_validate(payload["result"])
                 fh.write(result.model_dump_json() + "\n")
                 fh.flush()
+                previous[key] = result  # the file's captions so far, in file order (no second read for the sheet)
                 written += 1
                 if sheet is not None and payload.get("card"):
                     new_cards[key] = payload["card"]
         n_cards = 0
         if sheet is not None:
             cards = []
-            for key, result in read_results(out).items():  # every caption in the file, in file order
+            for key, result in previous.items():  # every caption in the file, old and new, in file order
                 cards.append(new_cards.get(key) or card(key, result))
             write_sheet(sheet, cards)
             n_cards = len(cards)
