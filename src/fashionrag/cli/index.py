@@ -20,6 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--encoder", default=None, help=f"encoder name (default: {config.default_encoder()})")
     b.add_argument("--out", default=None, help=f"index directory (default: {config.default_index_dir()})")
     b.add_argument("--index-type", choices=["auto", "flat", "hnsw"], default="auto", help="exact (flat) or HNSW; auto picks by size")
+    b.add_argument("--target-recall", default=None, metavar="R",
+                   help="HNSW: choose the search ef as the smallest reaching recall@10 >= R (0 < R <= 1, e.g. 0.95), "
+                   "measured on held-out queries against exact search at build time and recorded in the manifest")
     b.add_argument("--split", default=None, help="only rows of this split (e.g. train)")
     b.add_argument("--map", action="append", default=[], metavar="FIELD=COLUMN", help="CSV column mapping, repeatable")
     b.add_argument("--image-template", default=None, help="image file name built from the row, e.g. '{id}.jpg'")
@@ -54,10 +57,24 @@ def _parse_map(items: list[str]) -> dict[str, str] | None:
     return out
 
 
+def _check_target_recall(args: argparse.Namespace) -> float | None:
+    from ..core.errors import InvalidInputError
+    from ..stores.recall import check_target
+
+    target = check_target(args.target_recall, "--target-recall")
+    if target is not None and args.index_type == "flat":
+        raise InvalidInputError(
+            "--target-recall tunes HNSW's search ef; a flat index is exact (recall 1): use --index-type hnsw (or "
+            "auto) or leave --target-recall out"
+        )
+    return target
+
+
 def cmd_build(args: argparse.Namespace):
     from ..stores.base import is_store_uri
     from ..stores.lock import IndexLock
 
+    args.target_recall = _check_target_recall(args)
     out = store_location(args, args.out) or str(config.default_index_dir())
     if is_store_uri(out):  # a Milvus server keeps its own house
         return _build(args, out)
@@ -66,9 +83,12 @@ def cmd_build(args: argparse.Namespace):
 
 
 def _build(args: argparse.Namespace, out: str):
+    import warnings
+
     from .. import encoders
     from ..retrieval.catalog import format_issue, load_catalog
     from ..retrieval.indexing import Indexer
+    from ..stores.recall import RecallTargetWarning
 
     catalog = load_catalog(args.catalog, mapping=_parse_map(args.map), split=args.split, image_template=args.image_template)
     encoder = encoders.create(args.encoder or config.default_encoder(), device=args.device)
@@ -79,17 +99,26 @@ def _build(args: argparse.Namespace, out: str):
         use_cache=not args.no_cache,
         max_pixels=args.max_pixels,
         progress=not (args.quiet or args.json),
-        store_kwargs=store_kwargs(args),
+        store_kwargs={**store_kwargs(args), **({"target_recall": args.target_recall} if args.target_recall else {})},
         engine=make_engine(args),
     )
-    with indexer.engine:
+    with indexer.engine, warnings.catch_warnings():
+        warnings.simplefilter("ignore", RecallTargetWarning)  # said below, in one line
         _, report = indexer.build(catalog, out)
+    tuning = report.recall_tuning
+    if tuning is not None and not tuning.reached:
+        print(f"fashionrag: warning: target recall@{tuning.k} {tuning.target_recall:g} not reached: the largest ef "
+              f"tried ({tuning.ef_search}) gives {tuning.recall:.3f}; build with --index-type flat for exact search",
+              file=sys.stderr)
     if args.json:
         return report
     print(f"index      {report.index_dir}")
     print(f"encoder    {report.encoder} ({report.dim}-d, {report.index_type})")
     print(f"catalog    {report.catalog_source}: {report.products} products")
     print(f"indexed    {report.indexed}  (embedded now: {report.embedded}, from cache: {report.cached})")
+    if tuning is not None:
+        how = "exact index" if tuning.ef_search is None else f"ef={tuning.ef_search}, {tuning.queries} held-out queries"
+        print(f"recall@{tuning.k:<3d} {tuning.recall:.3f}  (target {tuning.target_recall:g}; {how})")
     print(f"skipped    {len(report.skipped)}")
     for issue in report.skipped[:10]:
         print(f"  - {format_issue(issue)}", file=sys.stderr)

@@ -77,6 +77,21 @@ class SearchResult(BaseModel):
     notes: list[str] = Field(default_factory=list, description="What the query parser found and relaxed, and why.")
 
 
+class RecallTuning(BaseModel):
+    """How an HNSW index's search beam ``ef`` was chosen for a requested recall (``--target-recall``), measured on
+    held-out queries against exact search when the index was built (:mod:`fashionrag.stores.recall`)."""
+
+    target_recall: float = Field(description="The recall@k asked for, in (0, 1].")
+    k: int = 10
+    ef_search: Optional[int] = Field(default=None, description="The ef chosen (None: exact index, nothing to tune).")
+    recall: float = Field(description="recall@k measured at the chosen ef (at the largest tried if not reached).")
+    reached: bool = Field(description="Whether some ef in the sweep reached the target.")
+    queries: int = Field(description="Held-out queries the recall was measured on.")
+    query_source: str = Field(description="How those queries were made.")
+    sweep: list[tuple[int, float]] = Field(default_factory=list, description="(ef, recall@k) pairs tried, ascending.")
+    seconds: float = 0.0
+
+
 class IndexManifest(BaseModel):
     """Written beside every index; checked on every load."""
 
@@ -88,6 +103,8 @@ class IndexManifest(BaseModel):
     hnsw_m: Optional[int] = None
     hnsw_ef_construction: Optional[int] = None
     hnsw_ef_search: Optional[int] = None
+    recall_tuning: Optional[RecallTuning] = Field(
+        default=None, description="How hnsw_ef_search was chosen for a target recall (index build --target-recall).")
     catalog_fingerprint: Optional[str] = None
     catalog_source: Optional[str] = None
     created_at: str

@@ -22,7 +22,7 @@ from .catalog import Catalog, format_issue
 from ..core import config
 from ..core.errors import CatalogError
 from ..core.images import file_sha256
-from ..core.schemas import RowIssue
+from ..core.schemas import RecallTuning, RowIssue
 from ..encoders.base import Encoder
 from ..engines.embedding import decode_vector, image_embedder
 from ..stores.base import VectorStore, is_store_uri
@@ -45,6 +45,8 @@ class IndexBuildReport(BaseModel):
     embedded: int = Field(description="Images embedded in this run (cache misses).")
     cached: int = Field(description="Images whose vectors came from the cache.")
     skipped: list[RowIssue] = Field(default_factory=list, description="Catalog rows and images rejected.")
+    recall_tuning: RecallTuning | None = Field(
+        default=None, description="How the HNSW search ef was chosen (--target-recall), as in the manifest.")
     seconds: float
 
 
@@ -206,6 +208,7 @@ class Indexer:
             embedded=len(fresh),
             cached=len([s for s in shas if s in cached]),
             skipped=skipped,
+            recall_tuning=getattr(store, "recall_tuning", None),
             seconds=round(time.perf_counter() - t0, 3),
         )
         return store, report

@@ -26,7 +26,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..core.errors import IndexCorruptError, IndexMismatchError, InvalidInputError
-from ..core.schemas import FILTERABLE_FIELDS, IndexManifest
+from ..core.schemas import FILTERABLE_FIELDS, IndexManifest, RecallTuning
+from . import recall as recall_mod
 from . import versioned_dir
 from .base import STORES, Filters, StoreHit, VectorStore
 from .columns import FilterColumns
@@ -36,7 +37,7 @@ _FILES = ("index.faiss", "ids.json", "meta.jsonl", "columns.npy", "store.json")
 #: IndexManifest fields the store fills itself; the rest may be passed to save(**manifest_extra).
 _COMPUTED_MANIFEST_FIELDS = {
     "format_version", "encoder", "dim", "count", "index_type", "hnsw_m", "hnsw_ef_construction",
-    "hnsw_ef_search", "created_at", "files",
+    "hnsw_ef_search", "recall_tuning", "created_at", "files",
 }
 _ADD_CHUNK = 65_536
 # raw_decode skips json.loads' whitespace and trailing-data checks: the rows are our own compact JSON,
@@ -55,6 +56,10 @@ class FaissStore(VectorStore):
         hnsw_m, ef_construction, ef_search: HNSW graph degree, build beam width, search beam width.
         flat_search_cutoff: with HNSW, a filter matching at most this many rows is answered exactly.
         compact_threshold: save() rebuilds the index when tombstones exceed this share of rows.
+        target_recall: with HNSW, let the store choose ``ef_search``: :meth:`save` (or :meth:`tune_ef`) measures
+            recall@10 on held-out queries against exact search for a sweep of ef values and keeps the smallest
+            reaching this recall (:mod:`.recall`); the result is in the manifest (``recall_tuning``). It is
+            re-measured on save whenever the rows changed since.
     """
 
     def __init__(
@@ -68,6 +73,7 @@ class FaissStore(VectorStore):
         auto_hnsw_threshold: int = 50_000,
         flat_search_cutoff: int = 20_000,
         compact_threshold: float = 0.2,
+        target_recall: float | None = None,
     ) -> None:
         if index_type not in INDEX_TYPES:
             raise InvalidInputError(f"unknown index_type {index_type!r}; use one of {', '.join(INDEX_TYPES)}")
@@ -87,6 +93,9 @@ class FaissStore(VectorStore):
         self.auto_hnsw_threshold = int(auto_hnsw_threshold)
         self.flat_search_cutoff = int(flat_search_cutoff)
         self.compact_threshold = float(compact_threshold)
+        self.target_recall = recall_mod.check_target(target_recall)
+        #: How ef_search was last chosen for a target recall (None: never tuned, or stale since).
+        self.recall_tuning: RecallTuning | None = None
         #: The manifest of the last save or load (None for a store never saved).
         self.manifest: IndexManifest | None = None
 
@@ -116,9 +125,14 @@ class FaissStore(VectorStore):
     def ef_search(self, value: int) -> None:
         if int(value) < 1:
             raise InvalidInputError(f"ef_search must be >= 1, got {value}")
-        self._ef_search = int(value)
+        self._set_ef(int(value))
+        if self.recall_tuning is not None and self.recall_tuning.ef_search != self._ef_search:
+            self.recall_tuning = None  # the recorded recall is no longer this ef's
+
+    def _set_ef(self, value: int) -> None:
+        self._ef_search = value
         if isinstance(self._index, faiss.IndexHNSW):
-            self._index.hnsw.efSearch = self._ef_search
+            self._index.hnsw.efSearch = value
 
     @property
     def n_tombstones(self) -> int:
@@ -175,6 +189,7 @@ class FaissStore(VectorStore):
         self._n_alive += len(ids)
         self._columns.append(metadata)
         self._alive_selector = None
+        self.recall_tuning = None
         if self.index_type == "auto" and self._kind == "flat" and self._n_alive >= self.auto_hnsw_threshold:
             self.compact(kind="hnsw")
 
@@ -183,6 +198,8 @@ class FaissStore(VectorStore):
             ids = [ids]
         removed = self._tombstone(ids)
         self._alive_selector = None
+        if removed:
+            self.recall_tuning = None
         return removed
 
     def _tombstone(self, ids: Sequence[str]) -> int:
@@ -214,6 +231,7 @@ class FaissStore(VectorStore):
         self._alive = np.ones(len(keep), dtype=bool)
         self._columns = self._columns.take(keep)
         self._alive_selector = None
+        self.recall_tuning = None
 
     def _new_index(self, kind: str) -> faiss.Index:
         if kind == "flat":
@@ -293,6 +311,70 @@ class FaissStore(VectorStore):
         params = None if sel is None else faiss.SearchParameters(sel=sel)
         return flat.search(queries, k, params=params)
 
+    # -- recall tuning ---------------------------------------------------------------------------
+
+    def tune_ef(
+        self,
+        target_recall: float,
+        queries: np.ndarray | None = None,
+        *,
+        k: int = recall_mod.DEFAULT_K,
+        n_queries: int = recall_mod.DEFAULT_QUERIES,
+        sweep: Sequence[int] = recall_mod.DEFAULT_SWEEP,
+        seed: int = 0,
+    ) -> RecallTuning:
+        """Set ``ef_search`` to the smallest ef in ``sweep`` whose recall@k reaches ``target_recall``.
+
+        Recall is measured against exact search on ``queries`` (e.g. real held-out query embeddings) or, by
+        default, on ``n_queries`` perturbed stored vectors whose source row is left out of the answers (see
+        :mod:`.recall`). An exact (flat) index records recall 1 and keeps no ef. An unreachable target keeps the
+        largest ef and warns (:class:`~fashionrag.stores.recall.RecallTargetWarning`). The result is kept in
+        ``recall_tuning`` and written to the manifest by :meth:`save`.
+        """
+        target = recall_mod.check_target(target_recall)
+        if self._n_alive == 0:
+            raise InvalidInputError("cannot measure recall on an empty store: add vectors first")
+        if self._kind == "flat":
+            self.recall_tuning = recall_mod.exact_tuning(target, k)
+            return self.recall_tuning
+        sel = self._alive_bitmap_selector()[1] if self._n_alive < self._index.ntotal else None
+        exclude = None
+        if queries is None:
+            rng = np.random.default_rng(seed)
+            live = np.flatnonzero(self._alive)
+            rows = np.sort(rng.choice(live, size=min(n_queries, len(live)), replace=False))
+            sources = self._index.reconstruct_batch(rows)
+            scores, labels = self._exact(sources, 2, sel)
+            # nearest *other* row: the first hit that is not the source itself (duplicates score ~1)
+            nn = np.where(labels[:, 0] == rows, scores[:, 1], scores[:, 0])
+            nn_cos = float(np.median(nn[np.isfinite(nn)])) if np.isfinite(nn).any() else 0.9
+            queries = recall_mod.perturbed_queries(sources, nn_cos, rng)
+            exclude, source = rows, recall_mod.self_query_source(nn_cos, len(rows))
+        else:
+            queries = self._check_vectors(queries, what="queries")
+            source = f"{len(queries)} given queries"
+        saved_ef = self._ef_search
+
+        def search_at(q: np.ndarray, kk: int, ef: int) -> tuple[np.ndarray, np.ndarray]:
+            self._set_ef(ef)  # the store's own search path (what a user's query runs)
+            labels, dist = self.search_rows(q, kk)
+            return labels, dist
+
+        def exact(q: np.ndarray, kk: int) -> tuple[np.ndarray, np.ndarray]:
+            dist, labels = self._exact(q, min(kk, self._n_alive), sel)
+            return labels, dist
+
+        try:
+            kk = max(1, min(k, self._n_alive - (exclude is not None)))
+            tuning = recall_mod.sweep_ef(search_at, exact, queries, target, k=kk, sweep=sweep,
+                                         exclude=exclude, query_source=source)
+        except BaseException:
+            self._set_ef(saved_ef)
+            raise
+        self._set_ef(int(tuning.ef_search))
+        self.recall_tuning = tuning
+        return tuning
+
     def _alive_bitmap_selector(self) -> tuple[np.ndarray, Any]:
         # Cached until the next write: unfiltered searches of a store with tombstones reuse it.
         if self._alive_selector is None:
@@ -316,6 +398,8 @@ class FaissStore(VectorStore):
             )
         if self._row_ids and self.n_tombstones / len(self._row_ids) > self.compact_threshold:
             self.compact()
+        if self.target_recall is not None and self.recall_tuning is None and self._n_alive:
+            self.tune_ef(self.target_recall)
         hnsw = self._kind == "hnsw"
         manifest = IndexManifest(
             encoder=self.encoder,
@@ -325,6 +409,7 @@ class FaissStore(VectorStore):
             hnsw_m=self.hnsw_m if hnsw else None,
             hnsw_ef_construction=self.ef_construction if hnsw else None,
             hnsw_ef_search=self.ef_search if hnsw else None,
+            recall_tuning=self.recall_tuning,
             created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             **manifest_extra,
         )
@@ -338,6 +423,7 @@ class FaissStore(VectorStore):
             "auto_hnsw_threshold": self.auto_hnsw_threshold,
             "flat_search_cutoff": self.flat_search_cutoff,
             "compact_threshold": self.compact_threshold,
+            "target_recall": self.target_recall,
             "columns": col_state,
         }
         with versioned_dir.VersionWriter(path) as writer:
@@ -394,6 +480,7 @@ class FaissStore(VectorStore):
             auto_hnsw_threshold=config["auto_hnsw_threshold"],
             flat_search_cutoff=config["flat_search_cutoff"],
             compact_threshold=config["compact_threshold"],
+            target_recall=config.get("target_recall"),
         )
         index = faiss.read_index(str(version / "index.faiss"))
         row_ids = json.loads((version / "ids.json").read_text(encoding="utf-8"))
@@ -426,6 +513,7 @@ class FaissStore(VectorStore):
             raise corrupt("duplicate ids")
         store._alive, store._n_alive = alive, manifest.count
         store._columns = columns
+        store.recall_tuning = manifest.recall_tuning
         store.manifest = manifest
         return store
 

@@ -44,7 +44,8 @@ from typing import Any, Iterator, Mapping, Sequence
 import numpy as np
 
 from ..core.errors import EndpointError, IndexCorruptError, IndexMismatchError, InvalidInputError
-from ..core.schemas import FILTERABLE_FIELDS, IndexManifest
+from ..core.schemas import FILTERABLE_FIELDS, IndexManifest, RecallTuning
+from . import recall as recall_mod
 from .base import STORES, Filters, StoreHit, VectorStore
 from .columns import as_filter_string, flatten
 
@@ -147,7 +148,12 @@ class MilvusStore(VectorStore):
     ``MilvusStore(location, dim=..., encoder=...)`` starts a new build (published by :meth:`save`);
     :meth:`load` opens the published collection. ``location`` is what follows ``milvus:`` in a store spec
     (see the module docstring). ``index_type``: ``flat`` (exact), ``hnsw``, or ``auto`` (flat below
-    ``auto_hnsw_threshold`` rows at save time, HNSW from then on).
+    ``auto_hnsw_threshold`` rows at save time, HNSW from then on). ``target_recall``: with HNSW, :meth:`save`
+    chooses ``ef_search`` by measuring recall@10 against exact search (:meth:`tune_ef`, as the FAISS store does).
+
+    Milvus Lite 3.2 really builds HNSW (FAISS, per sealed segment of at most 100k rows, in a background thread;
+    rows not yet indexed are searched exactly), so its recall depends on ``ef`` like a server's; :meth:`save`
+    waits for the segment indexes before it measures.
     """
 
     def __init__(
@@ -162,6 +168,7 @@ class MilvusStore(VectorStore):
         auto_hnsw_threshold: int = 50_000,
         token: str | None = None,
         timeout: float = 30.0,
+        target_recall: float | None = None,
         **_ignored: Any,
     ) -> None:
         if index_type not in INDEX_TYPES:
@@ -180,6 +187,8 @@ class MilvusStore(VectorStore):
         self.ef_search = int(ef_search)
         self.auto_hnsw_threshold = int(auto_hnsw_threshold)
         self.timeout = float(timeout)
+        self.target_recall = recall_mod.check_target(target_recall)
+        self.recall_tuning: RecallTuning | None = None
         self.manifest: IndexManifest | None = None
         self._token = token if token is not None else os.environ.get(TOKEN_ENV)
         self._client = _connect(self.uri, self._token, self.timeout)
@@ -314,6 +323,7 @@ class MilvusStore(VectorStore):
         for lo in range(0, len(rows), _WRITE_CHUNK):
             _call(self, self._client.upsert, self._physical, rows[lo : lo + _WRITE_CHUNK])
         self._count = None
+        self.recall_tuning = None
 
     def delete(self, ids: Sequence[str]) -> int:
         if isinstance(ids, str):
@@ -328,6 +338,7 @@ class MilvusStore(VectorStore):
                 removed += len(present)
         if removed:
             self._count = None
+            self.recall_tuning = None
         return removed
 
     # -- search ----------------------------------------------------------------------------------------------
@@ -369,6 +380,110 @@ class MilvusStore(VectorStore):
     def _check_vectors(self, x: Any, *, what: str) -> np.ndarray:
         return self.check_vectors(x, what=what)
 
+    # -- recall tuning ---------------------------------------------------------------------------------------
+    def _search_pks(self, queries: np.ndarray, k: int, ef: int | None) -> tuple[list[list[str]], np.ndarray]:
+        params: dict[str, Any] = {"metric_type": "IP"}
+        if ef is not None:
+            params["params"] = {"ef": max(ef, k)}
+        pks, scores = [], np.full((len(queries), k), -np.inf, dtype=np.float32)
+        for lo in range(0, len(queries), 100):
+            res = _call(self, self._client.search, self._physical, data=queries[lo : lo + 100].tolist(), limit=k,
+                        output_fields=[], search_params=params, anns_field="vector")
+            for i, row in enumerate(res):
+                pks.append([str(h["pk"] if "pk" in h else h["id"]) for h in row])
+                scores[lo + i, : len(row)] = [float(h["distance"]) for h in row]
+        return pks, scores
+
+    def _exact_top(self, queries: np.ndarray, k: int) -> tuple[list[list[str]], np.ndarray]:
+        """Exact top-k by brute force over every stored vector (one streamed pass; memory O(queries x k))."""
+        best_s = np.full((len(queries), k), -np.inf, dtype=np.float32)
+        best_p = np.empty((len(queries), k), dtype=object)
+        for rows in self._scan(["vector"], page=2_000):
+            vecs = np.asarray([r["vector"] for r in rows], dtype=np.float32)
+            pks = np.asarray([r["pk"] for r in rows], dtype=object)
+            s = queries @ vecs.T
+            cand_s = np.concatenate([best_s, s], axis=1)
+            cand_p = np.concatenate([best_p, np.broadcast_to(pks, s.shape)], axis=1)
+            top = np.argsort(-cand_s, axis=1, kind="stable")[:, :k]
+            best_s = np.take_along_axis(cand_s, top, axis=1)
+            best_p = np.take_along_axis(cand_p, top, axis=1)
+        return [[p for p in row if p is not None] for row in best_p.tolist()], best_s
+
+    def wait_for_index(self, timeout: float = 600.0) -> None:
+        """Block until every row is in a built vector index (searches before that are partly exact)."""
+        c = self._client
+        if _is_lite(self.uri):
+            # Lite builds segment indexes in a background thread; load() builds the missing ones synchronously.
+            _call(self, c.release_collection, self._physical)
+            _call(self, c.load_collection, self._physical)
+            return
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            info = _call(self, c.describe_index, self._physical, "vector") or {}
+            if int(info.get("pending_index_rows", 0) or 0) == 0 and info.get("state", "Finished") == "Finished":
+                return
+            time.sleep(1.0)
+        log.warning("index of %s still building after %.0f s: recall is measured on a partial index", self.name, timeout)
+
+    def tune_ef(self, target_recall: float, queries: np.ndarray | None = None, *, k: int = recall_mod.DEFAULT_K,
+                n_queries: int = recall_mod.DEFAULT_QUERIES, sweep: Sequence[int] = recall_mod.DEFAULT_SWEEP,
+                seed: int = 0) -> RecallTuning:
+        """Set ``ef_search`` to the smallest ef in ``sweep`` reaching ``target_recall`` (recall@k against exact
+        search by brute force over the stored vectors); the same method as
+        :meth:`fashionrag.stores.faiss_store.FaissStore.tune_ef`, on the server's own HNSW search."""
+        target = recall_mod.check_target(target_recall)
+        n = len(self)
+        if n == 0:
+            raise InvalidInputError("cannot measure recall on an empty store: add vectors first")
+        if self._kind == "flat":
+            self.recall_tuning = recall_mod.exact_tuning(target, k)
+            return self.recall_tuning
+        _call(self, self._client.flush, self._physical)
+        self.wait_for_index()
+        code: dict[str, int] = {}
+
+        def rows_of(pks: list[list[str]], width: int) -> np.ndarray:
+            out = np.full((len(pks), width), -1, dtype=np.int64)
+            for i, row in enumerate(pks):
+                out[i, : len(row)] = [code.setdefault(p, len(code)) for p in row[:width]]
+            return out
+
+        exclude = None
+        if queries is None:
+            rng = np.random.default_rng(seed)
+            all_ids = sorted(self.ids())
+            pick = [all_ids[i] for i in sorted(rng.choice(len(all_ids), size=min(n_queries, n), replace=False))]
+            got = {r["pk"]: r["vector"] for lo in range(0, len(pick), 1_000) for r in _call(
+                self, self._client.get, self._physical, ids=pick[lo : lo + 1_000], output_fields=["vector"])}
+            pick = [p for p in pick if p in got]
+            sources = np.asarray([got[p] for p in pick], dtype=np.float32)
+            # noise calibration only: the nearest other row by the index at the largest ef
+            pks, scores = self._search_pks(sources, 2, max(sweep))
+            nn = np.array([s[1] if row and row[0] == p else s[0] for p, row, s in zip(pick, pks, scores)])
+            nn = nn[np.isfinite(nn)]
+            nn_cos = float(np.median(nn)) if nn.size else 0.9
+            queries = recall_mod.perturbed_queries(sources, nn_cos, rng)
+            exclude = rows_of([[p] for p in pick], 1)[:, 0]
+            source = recall_mod.self_query_source(nn_cos, len(pick))
+        else:
+            queries = self._check_vectors(queries, what="queries")
+            source = f"{len(queries)} given queries"
+        kk = max(1, min(k, n - (exclude is not None)))
+
+        def search_at(q: np.ndarray, width: int, ef: int) -> tuple[np.ndarray, np.ndarray]:
+            pks, scores = self._search_pks(q, width, ef)
+            return rows_of(pks, width), scores
+
+        def exact(q: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+            pks, scores = self._exact_top(q, width)
+            return rows_of(pks, width), scores
+
+        tuning = recall_mod.sweep_ef(search_at, exact, queries, target, k=kk, sweep=sweep, exclude=exclude,
+                                     query_source=source)
+        self.ef_search = int(tuning.ef_search)
+        self.recall_tuning = tuning
+        return tuning
+
     # -- persistence -----------------------------------------------------------------------------------------
     def save(self, path: str | Path | None = None, **manifest_extra: Any) -> None:
         """Record the manifest with the collection; a new build is then published under its name.
@@ -383,7 +498,7 @@ class MilvusStore(VectorStore):
                 raise InvalidInputError(f"this store lives at {self.location}; it cannot be saved to {path}")
         allowed = set(IndexManifest.model_fields) - {
             "format_version", "encoder", "dim", "count", "index_type", "hnsw_m", "hnsw_ef_construction",
-            "hnsw_ef_search", "created_at", "files"}
+            "hnsw_ef_search", "recall_tuning", "created_at", "files"}
         unknown = set(manifest_extra) - allowed
         if unknown:
             raise InvalidInputError(
@@ -396,6 +511,12 @@ class MilvusStore(VectorStore):
             want = "hnsw" if len(self) >= self.auto_hnsw_threshold else "flat"
             if want != self._kind:
                 self._reindex(want)
+                self.recall_tuning = None
+        if self.recall_tuning is not None and self.recall_tuning.ef_search != (
+                self.ef_search if self._kind == "hnsw" else None):
+            self.recall_tuning = None  # ef was changed by hand since: that recall is not this ef's
+        if self.target_recall is not None and self.recall_tuning is None and len(self):
+            self.tune_ef(self.target_recall)
         hnsw = self._kind == "hnsw"
         if self.manifest is not None:  # an opened store keeps what its build recorded unless told otherwise
             for key in ("catalog_fingerprint", "catalog_source"):
@@ -403,12 +524,13 @@ class MilvusStore(VectorStore):
         manifest = IndexManifest(
             encoder=self.encoder, dim=self.dim, count=len(self), index_type=self._kind,
             hnsw_m=self.hnsw_m if hnsw else None, hnsw_ef_construction=self.ef_construction if hnsw else None,
-            hnsw_ef_search=self.ef_search if hnsw else None,
+            hnsw_ef_search=self.ef_search if hnsw else None, recall_tuning=self.recall_tuning,
             created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), **manifest_extra,
         )
         config = {"index_type": self.index_type, "kind": self._kind, "hnsw_m": self.hnsw_m,
                   "ef_construction": self.ef_construction, "ef_search": self.ef_search,
-                  "auto_hnsw_threshold": self.auto_hnsw_threshold, "known": sorted(self._known),
+                  "auto_hnsw_threshold": self.auto_hnsw_threshold, "target_recall": self.target_recall,
+                  "known": sorted(self._known),
                   "scalar_fields": list(self._scalar)}
         _call(self, c.alter_collection_properties, self._physical, properties={
             MANIFEST_PROPERTY: manifest.model_dump_json(), CONFIG_PROPERTY: json.dumps(config)})
@@ -492,6 +614,8 @@ class MilvusStore(VectorStore):
         store.ef_search = int(config.get("ef_search", 256))
         store.auto_hnsw_threshold = int(config.get("auto_hnsw_threshold", 50_000))
         store.timeout = float(timeout)
+        store.target_recall = recall_mod.check_target(config.get("target_recall"))
+        store.recall_tuning = manifest.recall_tuning
         store.manifest = manifest
         store._token, store._client = token, client
         store._known = set(config.get("known", []))
