@@ -140,6 +140,102 @@ def test_replace_paints_the_new_shape_and_fills_what_is_uncovered():
     assert blue < 0.2  # the old garment does not show through
 
 
+def test_replace_paints_a_long_garment_below_the_old_hem():
+    """A kurta for a short top: the new garment's whole warped extent is painted (the region grows and is the
+    mask), not clipped to the old top's region."""
+    kp = _kp()
+    rgb, top, person = _person((40, 60, 160), kp, shade=False)
+    worn = _region(top, kp, person)
+    kurta = np.zeros_like(top)
+    kurta[58:205, 58:123] = True  # shoulders to below the knees' line (y = 200)
+    g_rgb = np.zeros_like(rgb)
+    g_rgb[kurta] = (200, 160, 20)
+    al = align(worn, _region(kurta, kp), g_rgb, "upper_body")
+    out, region = replace(rgb, worn, al, "upper_body")
+    below = kurta & ~top  # below the old hem (over the trousers) and beside the old top
+    assert below[170:].sum() > 500
+    assert region[below].all()  # the reported edit region holds all of it
+    inside = below.copy()
+    inside[:, :61] = inside[:, 120:] = False
+    inside[202:] = False  # the outline's pixels are blended over a pixel
+    got = out[inside].astype(int)
+    assert (np.abs(got - (200, 160, 20)).sum(-1) < 40).mean() > 0.95  # the kurta's colour, not the trousers'
+    assert np.array_equal(out[~region], rgb[~region])  # and nothing outside the region moved
+
+
+def test_replace_turns_uncovered_sleeves_into_skin_and_backdrop():
+    """A sleeveless top for a long-sleeved one: the old sleeves become arm skin, the old garment's flare outside
+    the body becomes the backdrop; none of the old colour stays."""
+    kp = _kp()
+    rgb, top, person = _person((40, 60, 160), kp, shade=False)
+    sleeves = np.zeros(top.shape, np.uint8)
+    import cv2
+
+    for a, b in ((K.R_SHOULDER, K.R_ELBOW), (K.L_SHOULDER, K.L_ELBOW)):
+        cv2.line(sleeves, tuple(int(v) for v in kp[a, :2]), tuple(int(v) for v in kp[b, :2]), 1, 16)
+    flare = np.zeros_like(top)
+    flare[140:156, 4:28] = True  # a wide hem far out to the side, over the backdrop
+    old = top | sleeves.astype(bool) | flare
+    rgb = rgb.copy()
+    rgb[old] = (40, 60, 160)
+    skin = np.zeros_like(top)
+    skin[:50] = (np.abs(rgb[:50].astype(int) - (205, 150, 120)).sum(-1) < 10)  # the face
+    skin[100:] |= (np.abs(rgb[100:].astype(int) - (205, 150, 120)).sum(-1) < 10)  # forearms
+    worn = GarmentRegion(mask=old, keypoints=kp, source="on-model", person=person | old, skin=skin)
+    g_rgb = np.zeros_like(rgb)
+    g_rgb[top] = (200, 30, 30)
+    al = align(worn, _region(top, kp), g_rgb, "upper_body")
+    out, region = replace(rgb, worn, al, "upper_body")
+    assert np.array_equal(out[~region], rgb[~region])
+    arm = sleeves.astype(bool) & ~al.mask
+    arm[:, 52:129] = False  # the sleeves' shoulder ends lie on the torso (the new garment goes there)
+    assert arm.sum() > 200
+    to_skin = np.abs(out[arm].astype(int) - (205, 150, 120)).sum(-1)
+    assert (to_skin < 60).mean() > 0.8  # the arm, in the wearer's skin tone
+    assert (np.abs(out[flare].astype(int) - 255).sum(-1) < 30).mean() > 0.9  # the white backdrop
+    left = np.abs(out[old & ~al.mask].astype(int) - (40, 60, 160)).sum(-1) < 40
+    assert left.mean() < 0.05  # the old garment does not show anywhere
+
+
+def test_a_light_sleeve_is_not_taken_for_skin():
+    """A beige top close to the face's tone (the skin rule alone takes it for skin): its sleeves stay in the
+    worn garment's mask; the forearms' real skin does not."""
+    from fashionrag.editors.regions import worn_garment
+    from fashionrag.vision.colors import skin_mask, srgb_to_lab
+
+    kp = _kp()
+    face = (205, 150, 120)
+    beige = (226, 190, 158)  # 15.6 from the face in Lab, 11.4 in CIEDE2000 (the skin rule allows 14)
+    img = Image.new("RGB", (W, H), (255, 255, 255))
+    d = ImageDraw.Draw(img)
+    d.ellipse([72, 8, 108, 52], fill=face)
+    for a, e, wr in ((K.R_SHOULDER, K.R_ELBOW, K.R_WRIST), (K.L_SHOULDER, K.L_ELBOW, K.L_WRIST)):
+        d.line([tuple(kp[e, :2]), tuple(kp[wr, :2])], fill=face, width=14)  # forearm: skin
+        d.line([tuple(kp[a, :2]), tuple(kp[e, :2])], fill=beige, width=18)  # upper arm: the beige sleeve
+    d.rectangle([62, 150, 118, H], fill=(30, 30, 30))  # trousers
+    d.polygon([(54, 56), (126, 56), (116, 156), (64, 156)], fill=beige)
+    # a small print on the chest, so the garment has a colour of its own besides the beige
+    d.rectangle([80, 80, 100, 100], fill=(30, 90, 60))
+    rgb = np.asarray(img)
+    person = np.asarray(img.convert("L")) < 250
+    sleeve = np.zeros((H, W), bool)
+    for a, e in ((K.R_SHOULDER, K.R_ELBOW), (K.L_SHOULDER, K.L_ELBOW)):
+        t = np.linspace(0.25, 0.75, 20)
+        for x, y in kp[a, :2] * (1 - t[:, None]) + kp[e, :2] * t[:, None]:
+            sleeve[int(y) - 2:int(y) + 3, int(x) - 2:int(x) + 3] = True
+    samples = srgb_to_lab(rgb[10:50, 78:102].reshape(-1, 3))
+    assert skin_mask(rgb, samples)[sleeve].mean() > 0.9  # the premise: the skin-tone rule takes the sleeve
+    region = worn_garment(rgb, kp, person, "upper_body")
+    assert region is not None
+    assert region.mask[sleeve].mean() > 0.9  # the sleeve is the garment's
+    forearm = np.zeros((H, W), bool)
+    for e, wr in ((K.R_ELBOW, K.R_WRIST), (K.L_ELBOW, K.L_WRIST)):
+        for t in np.linspace(0.4, 0.9, 10):
+            x, y = kp[e, :2] * (1 - t) + kp[wr, :2] * t
+            forearm[int(y), int(x)] = True
+    assert not region.mask[forearm].any()  # the forearms' skin is not
+
+
 def test_query_parser_uses_the_catalog_vocabulary():
     p = QueryParser(["Navy Blue", "Blue", "Red", "Off White"], ["Shirts", "Tshirts", "Jeans", "Kurtas"], ["Men", "Women"])
     q = p.parse("navy blue check shirt")
@@ -388,3 +484,41 @@ def test_lite_edit_eval_protocol_on_synthetic_photos(shop, tmp_path):
         own = {"200": "Blue", "201": "Yellow", "202": "Green"}[stem]
         assert excluded == [stem] and own.lower() not in text.lower()  # another product's colour, own id excluded
     assert (tmp_path / "out" / "edits.html").is_file() and res.met["colour_success"] and res.met["preservation"]
+
+
+def test_coverage_reference_keeps_a_skin_toned_garment():
+    """The coverage reference is the detector's garment region minus the *wearer's* skin (sampled at the face):
+    a brown garment, which the general skin-tone rule takes for skin, stays in it; the arms' skin does not."""
+    from fashionrag.core.schemas import Garment
+    from fashionrag.eval.edit_lite import _region_mask
+    from fashionrag.vision.colors import skin_mask
+    from fashionrag.vision.garments import encode_mask
+
+    face, brown = (205, 150, 120), (150, 90, 60)
+    img = Image.new("RGB", (W, H), (255, 255, 255))
+    d = ImageDraw.Draw(img)
+    d.ellipse([70, 6, 110, 54], fill=face)
+    d.rectangle([20, 60, 160, 150], fill=face)  # bare arms and shoulders behind the top
+    d.polygon([(54, 56), (126, 56), (116, 150), (64, 150)], fill=brown)
+    rgb = np.asarray(img)
+    region = np.zeros((H, W), bool)
+    region[56:150, 20:161] = True  # the detector's band: the top and the arms beside it
+    top = (np.abs(rgb.astype(int) - brown).sum(-1) == 0)
+    assert skin_mask(rgb)[top].mean() > 0.9  # the premise: the general rule calls the brown top skin
+    lm = np.zeros((33, 4))
+    lm[:, 2:] = 0.99
+    lm[:, :2] = (90, 100)
+    lm[0, :2], lm[9, :2], lm[10, :2] = (90, 30), (84, 42), (96, 42)  # nose, mouth corners on the face
+    lm[11, :2], lm[12, :2] = (120, 60), (60, 60)  # shoulders
+    lm[19, 2:] = lm[20, 2:] = 0.0  # no hands in view
+
+    class Detector:
+        def detect(self, image):
+            return [Garment(region="upper_body", box=[20, 56, 161, 150], score=0.9, landmarks=lm.tolist(),
+                            mask=encode_mask(region))]
+
+    ref = _region_mask(Detector(), Image.fromarray(rgb), "upper_body")
+    assert ref[top].mean() > 0.95  # the garment is the reference
+    arms = region & ~top
+    arms[:, 50:130] = False
+    assert ref[arms].mean() < 0.05  # the arms' skin is not

@@ -188,6 +188,33 @@ def _core(kp: np.ndarray, f: dict, category: str, shape: tuple[int, int]) -> np.
     return core
 
 
+def _not_the_garment(lab: np.ndarray, skin: np.ndarray, core: np.ndarray, skin_ref: np.ndarray) -> np.ndarray:
+    """The skin-tone pixels that are nearer the wearer's skin than any of the garment's own non-skin colours.
+
+    A print, check or beige panel in skin-like tones is the garment's, not skin: the garment's colours are
+    clustered from its core *with* those pixels, the clusters that are not skin-like (>= 12 from the sampled skin)
+    compete with the skin colour for each candidate, and specks of a few pixels are dropped."""
+    if not skin.any():
+        return skin
+    centres = _clusters(lab[core], k=6, min_share=0.02)
+    if centres is None:
+        return skin
+    cloth = centres[np.linalg.norm(centres - skin_ref, axis=1) >= 12.0]
+    if len(cloth) == 0:
+        return skin
+    ys, xs = np.nonzero(skin)
+    pix = lab[ys, xs]
+    keep = np.linalg.norm(pix - skin_ref, axis=1) < _nearest(pix, cloth)
+    out = np.zeros(skin.shape, bool)
+    out[ys[keep], xs[keep]] = True
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(out.astype(np.uint8), connectivity=8)
+    small = np.nonzero(stats[:, cv2.CC_STAT_AREA] < max(6, int(0.0004 * skin.size)))[0]
+    small = small[small > 0]
+    if len(small):
+        out &= ~np.isin(labels, small)
+    return out
+
+
 def _reference_area(f: dict, category: str, shape: tuple[int, int]) -> np.ndarray:
     """Where the *other* garment is (colours the region must not take)."""
     h, w = shape
@@ -195,6 +222,10 @@ def _reference_area(f: dict, category: str, shape: tuple[int, int]) -> np.ndarra
     xs = np.ones((h, 1)) * np.arange(w)[None, :]
     near = np.abs(xs - f["cx"]) <= 0.8 * f["width"]
     if category == "upper_body":
+        # the shins when they show: a kurta or a long top covers the thighs, so its own colours would be sampled
+        shins = near & (ys >= f["knee_y"] + 0.15 * f["torso"]) & (ys <= f["ankle_y"])
+        if min(f["ankle_y"], h) - (f["knee_y"] + 0.15 * f["torso"]) >= 0.12 * f["torso"]:
+            return shins
         return near & (ys >= f["hip_y"] + 0.35 * f["torso"]) & (ys <= f["ankle_y"])
     if category == "lower_body":
         return near & (ys >= f["sh_y"] + 0.15 * f["torso"]) & (ys <= f["hip_y"] - 0.2 * f["torso"])
@@ -258,6 +289,8 @@ def worn_garment(rgb: np.ndarray, kp: np.ndarray, person: np.ndarray, category: 
     core = _core(kp, f, category, (h, w)) & person
     if core.sum() < 12:
         return None
+    if samples is not None:
+        skin = _not_the_garment(lab, skin, core, np.median(samples, axis=0))
     if (core & ~skin).sum() < 0.5 * core.sum():  # a skin-coloured garment: do not remove "skin" from it
         skin = skin & ~_polygon((h, w), _shrink([p for p in (f["rs"], f["ls"], f["lh"], f["rh"]) if p is not None], 1.2))
     g = _clusters(lab[core & ~skin])
@@ -266,7 +299,19 @@ def worn_garment(rgb: np.ndarray, kp: np.ndarray, person: np.ndarray, category: 
     ref_area = _reference_area(f, category, (h, w)) & person & ~skin
     if ref_area.sum() < 30 and category == "upper_body":  # legs out of frame: whatever shows below the hips
         ref_area = person & ~skin & (np.arange(h)[:, None] >= f["hip_y"] + 0.15 * f["torso"]) & ~core
-    o = _clusters(lab[ref_area]) if ref_area.sum() >= 30 else None
+    o = None
+    if ref_area.sum() >= 30:
+        ref_pix = lab[ref_area]
+        share = 0.03
+        if category != "lower_body":
+            # a long top or kurta covers the legs' area too: the other garment is what there is *not* the
+            # garment's own colours (leggings, trousers, shoes) and in a real share of the area (a print's odd
+            # shades are not a garment), else nothing
+            left = ref_pix[_nearest(ref_pix, g) >= 8.0]
+            share = min(1.0, 0.1 * len(ref_pix) / max(len(left), 1))
+            ref_pix = left
+        o = _clusters(ref_pix, min_share=share) if len(ref_pix) >= 30 else None
+        o = o if o is not None and len(o) else None
     band, strict_row = _band(f, category, (h, w))
     # the face stays: nothing above the shoulder line for tops and dresses
     if category in ("upper_body", "dresses"):
@@ -276,7 +321,8 @@ def worn_garment(rgb: np.ndarray, kp: np.ndarray, person: np.ndarray, category: 
     pix = lab[ys, xs]
     dg, do = _nearest(pix, g), _nearest(pix, o)
     loose = (dg < 30) & ~(do + 2 < dg)  # above the strict row: the garment unless nearer the other garment
-    strict = (dg < 16) & (dg + 3 < do)  # below it: only what is clearly the garment's colour
+    # below it: only what is clearly the garment's colour (nearer it than the other garment's, when that is known)
+    strict = (dg < (24 if o is not None else 16)) & (dg + 3 < do)
     keep = np.where(ys < strict_row, loose, strict)
     # inside the torso (shoulders to hips) every pixel is the garment's unless it is nearer the other garment's
     # colours: prints, logos and checks in colours the core sample missed stay part of it
@@ -289,7 +335,10 @@ def worn_garment(rgb: np.ndarray, kp: np.ndarray, person: np.ndarray, category: 
         # along the arms whatever is not skin is the sleeve, whatever its colour (a print-heavy core can miss it)
         keep |= _arms(kp, f, (h, w))[ys, xs] & (ys < f["hip_y"] - 0.2 * f["torso"])
     if bg is not None and _nearest(bg[None], g)[0] > 15:  # not a white-on-white garment: drop the background halo
-        keep &= np.linalg.norm(pix - bg, axis=1) > 6
+        # only along the person's outline: inside it a white print or panel is the garment's
+        rim = max(2, int(0.015 * max(h, w)))
+        outline = cv2.distanceTransform(person.astype(np.uint8), cv2.DIST_L2, 3) <= rim
+        keep &= ~outline[ys, xs] | (np.linalg.norm(pix - bg, axis=1) > 6)
     mask = np.zeros((h, w), bool)
     mask[ys[keep], xs[keep]] = True
     mask |= core & ~skin

@@ -20,6 +20,7 @@ from typing import Callable, Optional
 import cv2
 import numpy as np
 
+from ..vision import keypoints as K
 from .regions import ANCHORS, GarmentRegion
 from .warp import backward_maps, box_backward, fit_backward, remap
 
@@ -204,23 +205,136 @@ def restyle(rgb: np.ndarray, person: GarmentRegion, al: Alignment) -> tuple[np.n
     return out, region.copy()
 
 
-def replace(rgb: np.ndarray, person: GarmentRegion, al: Alignment) -> tuple[np.ndarray, np.ndarray]:
-    """Paint the aligned garment where it lands; fill what the old garment leaves uncovered; blend the seams."""
+def _limbs(kp: np.ndarray, shape: tuple[int, int], chains, width: float) -> np.ndarray:
+    out = np.zeros(shape, np.uint8)
+    t = max(2, int(round(width)))
+    for chain in chains:
+        pts = [kp[i, :2] for i in chain if kp[i, 2] > 0]
+        if kp[chain[0], 2] <= 0:
+            continue
+        for a, b in zip(pts[:-1], pts[1:]):
+            cv2.line(out, tuple(np.round(a).astype(int)), tuple(np.round(b).astype(int)), 1, t)
+    return out.astype(bool)
+
+
+def body_parts(kp: np.ndarray, shape: tuple[int, int]) -> dict[str, np.ndarray]:
+    """Rough body parts from OpenPose keypoints: ``torso`` (shoulders to hips, the hips widened to the body's
+    outline), ``arms`` (shoulder -> elbow -> wrist), ``legs`` (hip -> knee -> ankle, or straight down from the
+    hips) and ``hands`` (discs at the wrists)."""
+    h, w = shape
+    rs, ls, rh, lh = (kp[i, :2] if kp[i, 2] > 0 else None for i in (K.R_SHOULDER, K.L_SHOULDER, K.R_HIP, K.L_HIP))
+    width = float(np.linalg.norm(rs - ls)) if rs is not None and ls is not None else 0.2 * w
+    parts = {k: np.zeros(shape, bool) for k in ("torso", "arms", "legs", "hands")}
+    if rs is not None and ls is not None and rh is not None and lh is not None:
+        d = (lh - rh) * 0.3
+        quad = np.round(np.array([rs, ls, lh + d, rh - d])).astype(np.int32)
+        t = np.zeros(shape, np.uint8)
+        cv2.fillPoly(t, [quad], 1)
+        parts["torso"] = t.astype(bool)
+    parts["arms"] = _limbs(kp, shape, ((K.R_SHOULDER, K.R_ELBOW, K.R_WRIST), (K.L_SHOULDER, K.L_ELBOW, K.L_WRIST)),
+                           0.3 * width)
+    legs = np.zeros(shape, np.uint8)
+    for hip, knee, ankle in ((K.R_HIP, K.R_KNEE, K.R_ANKLE), (K.L_HIP, K.L_KNEE, K.L_ANKLE)):
+        if kp[hip, 2] <= 0:
+            continue
+        pts = [kp[hip, :2]] + [kp[i, :2] for i in (knee, ankle) if kp[i, 2] > 0]
+        if len(pts) == 1:
+            pts.append(kp[hip, :2] + [0.0, 2.0 * width])
+        for a, b in zip(pts[:-1], pts[1:]):
+            cv2.line(legs, tuple(np.round(a).astype(int)), tuple(np.round(b).astype(int)), 1,
+                     max(2, int(0.4 * width)))
+    parts["legs"] = legs.astype(bool)
+    hands = np.zeros(shape, np.uint8)
+    for wr in (K.R_WRIST, K.L_WRIST):
+        if kp[wr, 2] > 0:
+            cv2.circle(hands, tuple(np.round(kp[wr, :2]).astype(int)), max(2, int(0.3 * width)), 1, -1)
+    parts["hands"] = hands.astype(bool)
+    return parts
+
+
+def _background(rgb: np.ndarray, person: Optional[np.ndarray]) -> Optional[np.ndarray]:
+    """The plain backdrop's colour (median of the border when it is nearly uniform), else None."""
+    b = max(1, min(rgb.shape[:2]) // 50)
+    ring = np.concatenate([rgb[:b].reshape(-1, 3), rgb[-b:].reshape(-1, 3), rgb[:, :b].reshape(-1, 3),
+                           rgb[:, -b:].reshape(-1, 3)]).astype(np.float32)
+    med = np.median(ring, axis=0)
+    return med if float(np.median(np.abs(ring - med).max(1))) < 8.0 else None
+
+
+def replace(rgb: np.ndarray, person: GarmentRegion, al: Alignment, category: str = "upper_body"
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Paint the aligned garment over its whole warped extent, and turn what the old garment leaves uncovered
+    into what is under it: the new garment where the torso is (no body is see-through), skin along the arms
+    (and the legs under a dress or shorts), the other garment along the legs under a top, the backdrop elsewhere.
+    The region (the old garment plus the new one) is returned as the mask; every pixel outside it is the input's."""
+    from .regions import _fill_holes
+
     h, w = person.mask.shape
-    new = al.mask.copy()
-    if person.skin is not None and person.keypoints is not None:
-        # never paint over the face: skin above the neck line stays
-        kp = person.keypoints
-        sh = [kp[i, 1] for i in (2, 5) if kp[i, 2] > 0]
+    kp = person.keypoints
+    new = _fill_holes(al.mask)  # a holed cut-out would show the old garment through it
+    parts = body_parts(kp, (h, w)) if kp is not None else None
+    skin = person.skin if person.skin is not None else np.zeros((h, w), bool)
+    if kp is not None:
+        # never paint over the face (skin above the shoulders) nor over the hands in front of the garment
+        sh = [kp[i, 1] for i in (K.R_SHOULDER, K.L_SHOULDER) if kp[i, 2] > 0]
         if sh:
-            top = int(max(0, min(sh) - 0.02 * h))
-            face = person.skin.copy()
-            face[top:] = False
+            face = skin.copy()
+            face[int(max(0, min(sh) - 0.02 * h)):] = False
             new &= ~face
-    region = person.mask | new
-    base = _fill(rgb, ~person.mask, person.mask, int(0.03 * max(h, w)))  # the old garment painted out
+        new &= ~(skin & parts["hands"])
+    old = person.mask
+    region = old | new
+    # the new garment's texture everywhere it lands (its outline and filled holes from just inside)
+    tex = nearest_fill(al.rgb, al.inner if al.inner is not None else al.mask, new)
+    out = rgb.copy()
+    uncovered = old & ~new
+    if uncovered.any():
+        if parts is not None:
+            torso = parts["torso"] & uncovered
+            arms = parts["arms"] & uncovered & ~torso
+            legs = parts["legs"] & uncovered & ~torso & ~arms
+        else:
+            torso = arms = legs = np.zeros((h, w), bool)
+        rest = uncovered & ~torso & ~arms & ~legs
+        bg = _background(rgb, person.person)
+        # the backdrop: its plain colour, or painted in from the pixels outside the person
+        if rest.any():
+            if bg is not None:
+                out[rest] = np.round(bg).astype(np.uint8)
+            else:
+                out = _fill(out, ~rest, rest, int(0.03 * max(h, w)))
+        skin_px = rgb[skin & ~old] if (skin & ~old).sum() >= 10 else None
+        skin_rgb = np.median(skin_px, axis=0) if skin_px is not None else None
+        limb_skin = arms | (legs if category != "upper_body" else np.zeros_like(legs))
+        if limb_skin.any():
+            if skin_rgb is not None:
+                # the wearer's own skin tone, with the photo's large-scale light
+                lum = luminance(srgb_to_linear(cv2.GaussianBlur(rgb, (0, 0), 0.03 * max(h, w))))
+                gain = np.clip(lum / max(float(np.median(lum[old])), 1e-4), 0.8, 1.15)
+                base = srgb_to_linear(np.round(skin_rgb).astype(np.uint8)[None, None])[0, 0]
+                out[limb_skin] = linear_to_srgb(base[None] * gain[limb_skin][:, None])
+            else:
+                out = _fill(out, ~limb_skin, limb_skin, int(0.03 * max(h, w)))
+        if category == "upper_body" and legs.any():
+            # the other garment (trousers, leggings) continued up under the shorter top: taken from below the hips
+            other = (person.person if person.person is not None else np.ones((h, w), bool)) & ~old & ~skin & ~new
+            hips = [kp[i, 1] for i in (K.R_HIP, K.L_HIP) if kp[i, 2] > 0]
+            if hips:
+                other[: int(np.mean(hips))] = False
+            out = nearest_fill(out, other, legs) if other.any() else _fill(out, ~legs, legs, int(0.03 * max(h, w)))
+        if torso.any():
+            if category == "lower_body":
+                other = (person.person if person.person is not None else np.ones((h, w), bool)) & ~old & ~skin & ~new
+                out = nearest_fill(out, other, torso) if other.any() else out
+            else:
+                tex = nearest_fill(tex, new, torso) if new.any() else tex
+                new = new | torso
+        # soften the seams between the filled parts
+        soft = cv2.GaussianBlur(out, (0, 0), 1.0)
+        seam = uncovered & ~new
+        out[seam] = soft[seam]
     a = _feather(new, 1.0)[..., None]
-    out = np.where(new[..., None], np.round(a * al.rgb + (1 - a) * base), base)
+    out = np.where(new[..., None], np.round(a * tex + (1 - a) * out), out)
     out = np.where(region[..., None], out, rgb).astype(np.uint8)
     return out, region
 

@@ -124,16 +124,21 @@ def _dominant_lab(rgb: np.ndarray, mask: np.ndarray) -> Optional[np.ndarray]:
 
 
 def _region_mask(detector, image, category: str) -> Optional[np.ndarray]:
-    """The garment region found by the caption pipeline's detector, skin removed (coverage reference)."""
+    """The garment region found by the caption pipeline's detector, skin removed (coverage reference).
+
+    Skin is the detector's own rule for this person: the skin-tone candidates within reach of the colour sampled
+    at the face and hands (its landmarks). The generic skin-tone rule alone would also take brown, maroon, beige
+    and pink garments for skin and drop the garment itself from the reference (coverage measured on its edges)."""
     from ..vision.colors import skin_mask
-    from ..vision.garments import decode_mask
+    from ..vision.garments import decode_mask, skin_samples
 
     rgb = np.asarray(load_image(image))
     found = detector.detect(rgb)
     for region in JUDGE_REGIONS[category]:
         for g in found:
             if g.region == region and g.mask is not None:
-                return decode_mask(g.mask) & ~skin_mask(rgb)
+                samples = skin_samples(rgb, g.landmarks) if getattr(g, "landmarks", None) else None
+                return decode_mask(g.mask) & ~skin_mask(rgb, samples)
     return None
 
 

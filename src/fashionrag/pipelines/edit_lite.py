@@ -279,7 +279,7 @@ class LiteEditPipeline:
         if mode == "auto":
             notes.append(f"mode {chosen}: the warped garment covers the worn one with IoU {al.shape_fit:.2f} "
                          f"({'>=' if chosen == 'restyle' else '<'} {RESTYLE_IOU})")
-        out, region_mask = (restyle if chosen == "restyle" else replace)(rgb, worn, al)
+        out, region_mask = restyle(rgb, worn, al) if chosen == "restyle" else replace(rgb, worn, al, category)
         if scale != 1.0:
             out, region_mask = upscale_edit(full, rgb, out, region_mask, detail=chosen == "restyle")
         t = lap("transfer", t)

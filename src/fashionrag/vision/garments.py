@@ -271,19 +271,36 @@ def _hands_mask(pose: Pose, size: tuple[int, int]) -> Optional[np.ndarray]:
 
 def _skin_samples(image: np.ndarray, pose: Pose) -> Optional[np.ndarray]:
     """Lab pixels of the face (nose..mouth) and hands, where the landmarks show them."""
+    return skin_samples(image, pose.landmarks[:, [0, 1, 3, 4]])
+
+
+#: MediaPipe landmarks whose surroundings are skin (nose, mouth corners, index fingers).
+_SKIN_LANDMARKS = {"nose": 0, "mouth_left": 9, "mouth_right": 10, "left_index": 19, "right_index": 20}
+
+
+def skin_samples(image: np.ndarray, landmarks) -> Optional[np.ndarray]:
+    """Lab pixels of the face (nose..mouth) and hands at MediaPipe landmarks (33 rows of x, y, visibility,
+    presence, in ``image`` pixels: a :class:`Garment`'s ``landmarks``), or None where none is visible."""
+    lm = np.asarray(landmarks, dtype=np.float64)
+    if lm.ndim != 2 or len(lm) < 33 or lm.shape[1] < 4:
+        return None
     h, w = image.shape[:2]
-    size = (w, h)
-    if pose.visible("left_shoulder", size) and pose.visible("right_shoulder", size):
-        radius = max(2, int(0.08 * np.linalg.norm(pose.point("left_shoulder") - pose.point("right_shoulder"))))
+
+    def visible(i: int, threshold: float = 0.5, margin: float = 0.02) -> bool:
+        x, y, vis, pres = lm[i, :4]
+        inside = -margin * w <= x <= (1 + margin) * w and -margin * h <= y <= (1 + margin) * h
+        return bool(inside and vis >= threshold and pres >= threshold)
+
+    if visible(11) and visible(12):  # both shoulders
+        radius = max(2, int(0.08 * np.linalg.norm(lm[11, :2] - lm[12, :2])))
     else:
         radius = max(2, int(0.01 * max(h, w)))
-    pts = [n for n in ("nose", "mouth_left", "mouth_right", "left_index", "right_index") if pose.visible(n, size, 0.7)]
+    pts = [i for i in _SKIN_LANDMARKS.values() if visible(i, 0.7)]
     if not pts:
         return None
     sel = np.zeros((h, w), dtype=np.uint8)
-    for n in pts:
-        x, y = pose.point(n)
-        cv2.circle(sel, (int(x), int(y)), radius, 1, -1)
+    for i in pts:
+        cv2.circle(sel, (int(lm[i, 0]), int(lm[i, 1])), radius, 1, -1)
     pixels = image[sel.astype(bool)]
     return srgb_to_lab(pixels) if len(pixels) >= 10 else None
 
