@@ -222,3 +222,48 @@ def test_milvus_lite_hnsw_is_tuned_saved_and_reloaded(tmp_path):
     assert loaded.manifest.recall_tuning == tuning and loaded.ef_search == tuning.ef_search
     assert loaded.manifest.hnsw_ef_search == tuning.ef_search and loaded.target_recall == TARGET
     loaded.close()
+
+
+def test_milvus_server_uri_takes_the_same_tuning_path(tmp_path):
+    """``milvus://host:port``: a real ``milvus-lite server`` process on 127.0.0.1, started and stopped here."""
+    pytest.importorskip("pymilvus")
+    pytest.importorskip("milvus_lite")
+    import socket
+    import time
+
+    from fashionrag import stores
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    exe = Path(sys.executable).with_name("milvus-lite")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "milvus_lite"]
+    proc = subprocess.Popen([*cmd, "server", "--data-dir", str(tmp_path / "srv"), "--host", "127.0.0.1",
+                             "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, "milvus-lite server did not start"
+                time.sleep(0.2)
+        spec = f"milvus://127.0.0.1:{port}#recall"
+        n = 1500
+        store = stores.create(spec, dim=DIM, encoder="tiny", index_type="hnsw", hnsw_m=4, ef_construction=8,
+                              target_recall=TARGET)
+        store.upsert(IDS[:n], DATA[:n], META[:n])
+        store.save()
+        tuning = store.recall_tuning
+        assert tuning is not None and tuning.reached and tuning.recall >= TARGET and tuning.queries == 500
+        store.close()
+        loaded = stores.open_store(spec)
+        assert loaded.manifest.recall_tuning == tuning and loaded.ef_search == tuning.ef_search
+        loaded.close()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()

@@ -412,18 +412,23 @@ class MilvusStore(VectorStore):
     def wait_for_index(self, timeout: float = 600.0) -> None:
         """Block until every row is in a built vector index (searches before that are partly exact)."""
         c = self._client
-        if _is_lite(self.uri):
-            # Lite builds segment indexes in a background thread; load() builds the missing ones synchronously.
+        if not _is_lite(self.uri):
+            deadline = time.monotonic() + timeout
+            while True:
+                info = _call(self, c.describe_index, self._physical, "vector") or {}
+                if int(info.get("pending_index_rows", 0) or 0) == 0 and info.get("state", "Finished") == "Finished":
+                    break
+                if time.monotonic() > deadline:
+                    log.warning("index of %s still building after %.0f s: recall is measured on a partial index",
+                                self.name, timeout)
+                    break
+                time.sleep(1.0)
+        if _is_lite(self.uri) or self._staged:
+            # Milvus Lite (a file, or behind `milvus-lite server`) builds segment indexes in a background thread
+            # and reports them finished before they are; load() builds the missing ones synchronously. A staged
+            # build serves no one yet, so reloading it costs nothing.
             _call(self, c.release_collection, self._physical)
             _call(self, c.load_collection, self._physical)
-            return
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            info = _call(self, c.describe_index, self._physical, "vector") or {}
-            if int(info.get("pending_index_rows", 0) or 0) == 0 and info.get("state", "Finished") == "Finished":
-                return
-            time.sleep(1.0)
-        log.warning("index of %s still building after %.0f s: recall is measured on a partial index", self.name, timeout)
 
     def tune_ef(self, target_recall: float, queries: np.ndarray | None = None, *, k: int = recall_mod.DEFAULT_K,
                 n_queries: int = recall_mod.DEFAULT_QUERIES, sweep: Sequence[int] = recall_mod.DEFAULT_SWEEP,
