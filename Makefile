@@ -11,7 +11,7 @@ export FASHIONRAG_HOME ?= $(CURDIR)/.fashionrag
 export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 
-.PHONY: venv demo test bench bench-caption bench-edit serve bench-service bench-scale clean
+.PHONY: venv demo test bench bench-caption bench-edit serve bench-service bench-scale bench-recall clean
 
 venv: $(VENV)/.installed
 
@@ -48,6 +48,13 @@ bench-edit: venv
 # latency at 100k with filters. JSON in benchmarks/results/scale.json; see docs/scale.md.
 bench-scale: venv
 	$(BIN)/python benchmarks/bench_scale.py --catalog $(CATALOG)
+
+# HNSW recall@10 and latency on vectors shaped like the lite encoder's KAGL embeddings, with the store choosing ef
+# for recall 0.95: FAISS at 1M (about 25 min on 2 cores), Milvus Lite at 100k. JSON in
+# benchmarks/results/store_1m_realistic.json; see docs/scale.md.
+bench-recall: venv
+	$(BIN)/python benchmarks/bench_recall.py --n 1000000 --stores faiss --save
+	$(BIN)/python benchmarks/bench_recall.py --stores milvus --milvus-n 100000 --modes hnsw --milvus-sweep 16,32,64,128
 
 # The HTTP service and web page on the demo index (built by `make demo` when missing): http://127.0.0.1:$(PORT)/
 PORT ?= 8000
