@@ -56,3 +56,22 @@ def test_no_variety_word_is_repeated_within_a_caption():
         words = re.findall(r"[a-z\-]+", w.write(p, style="product", seed=2).caption.lower())
         used = [x for x in words if x in T.ADJECTIVES]
         assert len(used) == len(set(used)), words
+
+
+def test_every_gender_phrase_names_its_gender_for_the_guard():
+    # a gender said in other words must still be a claim the guard (and the contradiction metric) checks
+    for gender, phrases in T.GENDER_FOR_ALT.items():
+        for phrase in phrases:
+            claims = {c for m in guard.find_mentions(phrase) if m.kind == "gender" for c in m.claims}
+            assert claims == {gender}, (gender, phrase, claims)
+
+
+def test_larger_banks_keep_grammar_for_plural_garments():
+    w = writers.create("template")
+    pack = EvidencePack(gender="Men", garments=[GarmentEvidence(
+        region="footwear", article_type="Casual Shoes", colours=[ColourEvidence(name="Black", hex="#111111", share=1.0)],
+        usage="Casual", season="Fall")])
+    for seed in range(60):
+        caption = w.write(pack, style="product", seed=seed).caption.lower()
+        assert "here is" not in caption and " shoes is " not in caption, caption
+        assert "designed made" not in caption and "made made" not in caption, caption

@@ -56,3 +56,21 @@ def test_colour_fusion_overrules_measurement_only_with_a_strong_vote():
     assert fuse_colour_name("Black", weak, 0.6) == "Black"         # 0.30 < 0.4 + 0.30
     assert fuse_colour_name("Black", strong, 0.0) == "Black"       # weight 0: measurement only
     assert fuse_colour_name("Black", None, 0.6) == "Black"
+
+
+def test_colour_fusion_with_the_namers_probabilities():
+    from fashionrag.pipelines.caption import colour_confidence, fuse_colour_name
+    from fashionrag.retrieval.votes import Vote
+
+    vote = Vote("Black", 0.6, {"Black": 0.6, "Navy Blue": 0.4})
+    scores = {"Navy Blue": 0.7, "Black": 0.3}
+    # Navy Blue 0.5*0.7 + 0.5*0.4 = 0.55 beats Black 0.5*0.3 + 0.5*0.6 = 0.45
+    assert fuse_colour_name("Navy Blue", vote, 0.5, scores) == "Navy Blue"
+    assert colour_confidence("Navy Blue", "Navy Blue", vote, 0.5, scores) == pytest.approx(0.55)
+    assert colour_confidence("Black", "Navy Blue", vote, 0.5, scores) == pytest.approx(0.45)
+    # a namer that is sure of Black is overruled only by a stronger vote: Black 0.5*0.9 + 0.5*0.6 = 0.75
+    assert fuse_colour_name("Black", vote, 0.5, {"Black": 0.9, "Navy Blue": 0.1}) == "Black"
+    # without a vote the namer's own first choice stands; without scores the measured name counts as certain
+    assert fuse_colour_name("Navy Blue", None, 0.5, scores) == "Navy Blue"
+    assert colour_confidence("Navy Blue", "Navy Blue", None, 0.0, scores) == pytest.approx(0.7)
+    assert colour_confidence("Navy Blue", "Navy Blue", vote, 0.5) == pytest.approx(0.7)

@@ -187,6 +187,9 @@ class GarmentColour(BaseModel):
     hex: str = Field(description="sRGB hex, e.g. '#1f2a44'.")
     lab: list[float] = Field(description="CIELAB (D65) L, a, b.")
     share: float = Field(description="Share of the garment's (non-skin) pixels, 0..1.")
+    name_scores: dict[str, float] = Field(
+        default_factory=dict, description="A learned namer's probability of each likely name (>= 0.02), for the "
+        "main colour only; empty when the namer gives none (the palette).")
 
 
 class MaskRLE(BaseModel):

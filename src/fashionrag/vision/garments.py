@@ -106,11 +106,16 @@ def garment_colours(
         return []
     top = top_colours(clusters, min_share=0.06, top=2, background=background)
     names: list[Optional[str]] = [None] * len(top)
+    scores: dict[str, float] = {}
     if namer is not None:
         names = namer.name_clusters(clusters, top, region=region)
+        if hasattr(namer, "predict_proba"):  # the learned namer: how sure it is of the main colour's name
+            proba = namer.predict_proba([list(clusters)], [region])[0]
+            scores = {namer.names[j]: round(float(proba[j]), 4) for j in np.argsort(-proba) if proba[j] >= 0.02}
     return [
-        GarmentColour(name=n, hex=c.hex, lab=[round(float(v), 2) for v in c.lab], share=round(c.share, 4))
-        for c, n in zip(top, names)
+        GarmentColour(name=n, hex=c.hex, lab=[round(float(v), 2) for v in c.lab], share=round(c.share, 4),
+                      name_scores=scores if i == 0 else {})
+        for i, (c, n) in enumerate(zip(top, names))
     ]
 
 
