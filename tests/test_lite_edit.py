@@ -522,3 +522,25 @@ def test_coverage_reference_keeps_a_skin_toned_garment():
     arms = region & ~top
     arms[:, 50:130] = False
     assert ref[arms].mean() < 0.05  # the arms' skin is not
+
+
+def test_a_tucked_in_top_does_not_take_the_skirt():
+    """A short top tucked into a dark skirt that starts above the hips (inside the torso's core): the skirt is the
+    other garment, not part of the top, even where the knees are out of the frame."""
+    from fashionrag.editors.regions import worn_garment
+
+    kp = _kp()
+    kp[K.R_KNEE] = kp[K.L_KNEE] = 0  # legs cut by the frame
+    img = Image.new("RGB", (W, H), (255, 255, 255))
+    d = ImageDraw.Draw(img)
+    d.ellipse([72, 8, 108, 52], fill=(205, 150, 120))
+    for a, e, wr in ((K.R_SHOULDER, K.R_ELBOW, K.R_WRIST), (K.L_SHOULDER, K.L_ELBOW, K.L_WRIST)):
+        d.line([tuple(kp[a, :2]), tuple(kp[e, :2]), tuple(kp[wr, :2])], fill=(205, 150, 120), width=14)
+    d.polygon([(54, 56), (126, 56), (120, 125), (60, 125)], fill=(150, 180, 230))  # light blue shirt
+    d.rectangle([58, 125, 122, H], fill=(25, 25, 30))  # black skirt from the waist, above the hips (y = 150)
+    rgb = np.asarray(img)
+    person = np.asarray(img.convert("L")) < 250
+    region = worn_garment(rgb, kp, person, "upper_body")
+    assert region is not None
+    assert region.mask[70:120, 70:110].mean() > 0.95  # the shirt
+    assert region.mask[130:H, 62:118].mean() < 0.05  # not the skirt, not even inside the torso's core

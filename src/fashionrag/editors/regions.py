@@ -64,7 +64,7 @@ def _skin_samples(rgb: np.ndarray, landmarks: Optional[np.ndarray], kp: np.ndarr
     if landmarks is not None:
         lm = np.asarray(landmarks)
         vis = np.minimum(lm[:, 3], lm[:, 4]) if lm.shape[1] == 5 else lm[:, -1]
-        for i in (0, 9, 10):  # nose, mouth corners
+        for i in (0, 9, 10, 19, 20):  # nose, mouth corners, index fingers (a photo of trousers shows no face)
             if vis[i] >= 0.6:
                 centres.append(lm[i, :2])
     elif kp[K.NOSE, 2] > 0:
@@ -258,6 +258,19 @@ def _arms(kp: np.ndarray, f: dict, shape: tuple[int, int]) -> np.ndarray:
     return out.astype(bool)
 
 
+def _legs(kp: np.ndarray, f: dict, shape: tuple[int, int]) -> np.ndarray:
+    """Bands along both legs (hip -> knee -> ankle), about a third of the shoulder width thick."""
+    out = np.zeros(shape, np.uint8)
+    width = max(2, int(0.3 * f["width"]))
+    for chain in ((K.R_HIP, K.R_KNEE, K.R_ANKLE), (K.L_HIP, K.L_KNEE, K.L_ANKLE)):
+        pts = [kp[i, :2] for i in chain if kp[i, 2] > 0]
+        if len(pts) < 2 or kp[chain[0], 2] <= 0:
+            continue
+        for a, b in zip(pts[:-1], pts[1:]):
+            cv2.line(out, tuple(np.round(a).astype(int)), tuple(np.round(b).astype(int)), 1, width)
+    return out.astype(bool)
+
+
 def _band(f: dict, category: str, shape: tuple[int, int]) -> tuple[np.ndarray, float]:
     """Rows the garment may occupy, and the row below which pixels must be clearly the garment's colour."""
     h, w = shape
@@ -293,7 +306,14 @@ def worn_garment(rgb: np.ndarray, kp: np.ndarray, person: np.ndarray, category: 
         skin = _not_the_garment(lab, skin, core, np.median(samples, axis=0))
     if (core & ~skin).sum() < 0.5 * core.sum():  # a skin-coloured garment: do not remove "skin" from it
         skin = skin & ~_polygon((h, w), _shrink([p for p in (f["rs"], f["ls"], f["lh"], f["rh"]) if p is not None], 1.2))
-    g = _clusters(lab[core & ~skin])
+    learn = core & ~skin
+    if category == "upper_body":
+        # the colours are learned from the core's upper part: a short or tucked-in top can leave a skirt or
+        # trousers' waist in the core's lower rows (they would then count as the top's own colours)
+        top_rows = np.arange(h)[:, None] < f["sh_y"] + 0.12 * f["torso"] + 0.55 * (0.8 * f["torso"])
+        if (learn & top_rows).sum() >= 12:
+            learn = learn & top_rows
+    g = _clusters(lab[learn])
     if g is None:
         return None
     ref_area = _reference_area(f, category, (h, w)) & person & ~skin
@@ -303,11 +323,11 @@ def worn_garment(rgb: np.ndarray, kp: np.ndarray, person: np.ndarray, category: 
     if ref_area.sum() >= 30:
         ref_pix = lab[ref_area]
         share = 0.03
-        if category != "lower_body":
-            # a long top or kurta covers the legs' area too: the other garment is what there is *not* the
-            # garment's own colours (leggings, trousers, shoes) and in a real share of the area (a print's odd
-            # shades are not a garment), else nothing
-            left = ref_pix[_nearest(ref_pix, g) >= 8.0]
+        if category != "lower_body" and (_nearest(ref_pix, g) < 6.0).mean() > 0.5:
+            # the area is mostly the garment's own colours: a long top or kurta covers it; the other garment is
+            # what there is *not* the garment's colours (leggings, trousers, shoes) and in a real share of the
+            # area (a print's odd shades are not a garment), else nothing
+            left = ref_pix[_nearest(ref_pix, g) >= 10.0]
             share = min(1.0, 0.1 * len(ref_pix) / max(len(left), 1))
             ref_pix = left
         o = _clusters(ref_pix, min_share=share) if len(ref_pix) >= 30 else None
@@ -320,17 +340,36 @@ def worn_garment(rgb: np.ndarray, kp: np.ndarray, person: np.ndarray, category: 
     ys, xs = np.nonzero(cand)
     pix = lab[ys, xs]
     dg, do = _nearest(pix, g), _nearest(pix, o)
-    loose = (dg < 30) & ~(do + 2 < dg)  # above the strict row: the garment unless nearer the other garment
-    # below it: only what is clearly the garment's colour (nearer it than the other garment's, when that is known)
-    strict = (dg < (24 if o is not None else 16)) & (dg + 3 < do)
+    nearer_other = do + 2 < dg
+    strict = (dg < 16) & (dg + 3 < do)
+    if o is not None:
+        # the other garment's colours are known (sampled where it shows): it is what is close to them *and*
+        # joins up with where they were sampled (dark print inside a kurta near the leggings' colour is not the
+        # leggings); below the strict row everything that is neither that garment nor the backdrop continues
+        # the garment (a kurta's printed lower half or border in colours its core lacks), when it is connected
+        # to it (see _keep_touching below)
+        other = (do < 14.0) & ~(dg + 3 < do)
+        if category != "lower_body":
+            om = np.zeros((h, w), bool)
+            om[ys[other], xs[other]] = True
+            om = _keep_touching(om, ref_area)
+            other &= om[ys, xs]
+            nearer_other &= om[ys, xs] | (do + 8 < dg)
+        backdrop = np.linalg.norm(pix - bg, axis=1) <= 8 if bg is not None else np.zeros(len(pix), bool)
+        strict = ((dg < 24) & (dg + 3 < do)) | (~other & ~backdrop & (dg < 45))
+    loose = (dg < 30) & ~nearer_other  # above the strict row: the garment unless nearer the other garment
     keep = np.where(ys < strict_row, loose, strict)
     # inside the torso (shoulders to hips) every pixel is the garment's unless it is nearer the other garment's
     # colours: prints, logos and checks in colours the core sample missed stay part of it
     torso = _torso(f, category, (h, w))
     if torso is not None:
-        keep |= torso[ys, xs] & ~(do + 2 < dg)
+        keep |= torso[ys, xs] & ~(nearer_other & (do < 14.0))
         if category in ("upper_body", "dresses"):  # well above the hips no other garment can be: all of it
-            keep |= torso[ys, xs] & (ys < f["hip_y"] - 0.2 * f["torso"])
+            keep |= torso[ys, xs] & (ys < f["hip_y"] - 0.2 * f["torso"]) & ~(nearer_other & (do < 14.0))
+    if category == "lower_body":
+        # along the legs, hips to ankles, whatever is not skin nor the other garment is the trousers' (faded or
+        # washed denim, prints, pockets the thighs' colours miss)
+        keep |= _legs(kp, f, (h, w))[ys, xs] & ~(nearer_other & (do < 14.0))
     if category in ("upper_body", "dresses"):
         # along the arms whatever is not skin is the sleeve, whatever its colour (a print-heavy core can miss it)
         keep |= _arms(kp, f, (h, w))[ys, xs] & (ys < f["hip_y"] - 0.2 * f["torso"])
@@ -341,7 +380,9 @@ def worn_garment(rgb: np.ndarray, kp: np.ndarray, person: np.ndarray, category: 
         keep &= ~outline[ys, xs] | (np.linalg.norm(pix - bg, axis=1) > 6)
     mask = np.zeros((h, w), bool)
     mask[ys[keep], xs[keep]] = True
-    mask |= core & ~skin
+    theirs = np.zeros((h, w), bool)  # clearly the other garment (a skirt's waist inside a tucked-in top's core)
+    theirs[ys[nearer_other & (do < 14.0)], xs[nearer_other & (do < 14.0)]] = True
+    mask |= core & ~skin & ~theirs
     k = max(1, int(0.012 * max(h, w)))
     ker = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1))
     mask = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_OPEN, ker).astype(bool)

@@ -242,7 +242,7 @@ def body_parts(kp: np.ndarray, shape: tuple[int, int]) -> dict[str, np.ndarray]:
             pts.append(kp[hip, :2] + [0.0, 2.0 * width])
         for a, b in zip(pts[:-1], pts[1:]):
             cv2.line(legs, tuple(np.round(a).astype(int)), tuple(np.round(b).astype(int)), 1,
-                     max(2, int(0.4 * width)))
+                     max(2, int(0.45 * width)))
     parts["legs"] = legs.astype(bool)
     hands = np.zeros(shape, np.uint8)
     for wr in (K.R_WRIST, K.L_WRIST):
@@ -321,7 +321,15 @@ def replace(rgb: np.ndarray, person: GarmentRegion, al: Alignment, category: str
             hips = [kp[i, 1] for i in (K.R_HIP, K.L_HIP) if kp[i, 2] > 0]
             if hips:
                 other[: int(np.mean(hips))] = False
-            out = nearest_fill(out, other, legs) if other.any() else _fill(out, ~legs, legs, int(0.03 * max(h, w)))
+            if other.sum() >= 20:
+                # its own colour, with the photo's large-scale light (its copied edge rows would streak)
+                px = srgb_to_linear(rgb[other])
+                base = np.median(px, axis=0)
+                lum = luminance(srgb_to_linear(cv2.GaussianBlur(rgb, (0, 0), 0.04 * max(h, w))))
+                gain = np.clip(lum / max(float(np.median(lum[old])), 1e-4), 0.85, 1.1)
+                out[legs] = linear_to_srgb(base[None] * gain[legs][:, None])
+            else:
+                out = _fill(out, ~legs, legs, int(0.03 * max(h, w)))
         if torso.any():
             if category == "lower_body":
                 other = (person.person if person.person is not None else np.ones((h, w), bool)) & ~old & ~skin & ~new
