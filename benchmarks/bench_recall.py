@@ -110,6 +110,28 @@ def query_sets(real: dict, model: rv.EmbeddingModel, args, rng) -> dict[str, np.
             "model_draws": model.sample(args.model_queries, rng)}
 
 
+def other_targets(store, queries: dict, truth: dict, args, lat_q: np.ndarray, latency_n: int) -> list[dict]:
+    """For each --extra-targets R: the ef the store picks on its own held-out queries, what that ef gives on the
+    real val queries, and the ef the same sweep would pick on the real val queries themselves."""
+    out = []
+    for target in args.extra_targets:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", recall_mod.RecallTargetWarning)
+            own = store.tune_ef(target)
+            ef = store.ef_search
+            row = {"target_recall": target, "ef_chosen": ef, "recall_own_queries": own.recall, "reached": own.reached,
+                   "own_sweep": own.sweep}
+            for name, q in queries.items():
+                row[f"recall_at_10_{name}"] = recall_of(store.search(q, K), truth[name])
+            row["latency"] = single_query_latency(lambda q: store.search(q, K), lat_q[:latency_n])
+            on_real = store.tune_ef(target, queries=queries["real_val"])
+        row["ef_chosen_on_real_val"] = on_real.ef_search
+        row["warnings"] = [str(w.message) for w in caught]
+        out.append(row)
+        log(f"target {target}: {json.dumps(row)}")
+    return out
+
+
 def run_faiss(report: dict, data: np.ndarray, queries: dict, truth: dict, args, checkpoint) -> None:
     import faiss
 
@@ -164,6 +186,9 @@ def run_faiss(report: dict, data: np.ndarray, queries: dict, truth: dict, args, 
         warnings.simplefilter("ignore", recall_mod.RecallTargetWarning)
         real_tuning = store.tune_ef(args.target_recall, queries=queries["real_val"])
     res["tuning_on_real_val_queries"] = real_tuning.model_dump(mode="json")
+    if args.extra_targets:
+        res["other_targets"] = other_targets(store, queries, truth, args, lat_q, args.sweep_latency_queries)
+        checkpoint()
     sweep = []
     for ef in args.ef_sweep:
         store.ef_search = ef
@@ -233,6 +258,9 @@ def run_milvus(report: dict, data: np.ndarray, queries: dict, truth: dict, args,
             sec[kind] = res
             log(f"Milvus Lite {kind}: {json.dumps(res)}")
             checkpoint()
+            if kind == "hnsw" and args.extra_targets:
+                res["other_targets"] = other_targets(store, queries, truth, args, lat_q, 50)
+                checkpoint()
             if kind == "hnsw" and args.milvus_sweep:
                 sweep = []
                 for ef in args.milvus_sweep:
@@ -262,6 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hnsw-m", type=int, default=32)
     p.add_argument("--ef-construction", type=int, default=200)
     p.add_argument("--ef-sweep", default="16,32,48,64,96,128,256,512")
+    p.add_argument("--extra-targets", default="", help="further target recalls to tune for, e.g. 0.99,0.995")
     p.add_argument("--milvus-sweep", default="", help="ef values to sweep on Milvus Lite (slow: leave empty to skip)")
     p.add_argument("--model-queries", type=int, default=1000)
     p.add_argument("--latency-queries", type=int, default=500)
@@ -273,6 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     args.ef_sweep = [int(v) for v in args.ef_sweep.split(",") if v]
     args.milvus_sweep = [int(v) for v in args.milvus_sweep.split(",") if v]
+    args.extra_targets = [float(v) for v in args.extra_targets.split(",") if v]
     args.modes = [m for m in args.modes.split(",") if m]
     which = [s for s in args.stores.split(",") if s]
 
