@@ -43,7 +43,7 @@ def l2_normalize(x: np.ndarray) -> np.ndarray:
 #: name prefix -> factory(spec, **kwargs). "hf:org/model" is dispatched on "hf", "lite" on "lite".
 ENCODERS: Registry[Encoder] = Registry(
     "encoder",
-    builtins=("fashionrag.encoders.hf", "fashionrag.encoders.lite", "fashionrag.encoders.openclip", "fashionrag.encoders.tiny"),
+    builtins=("fashionrag.encoders.hf", "fashionrag.encoders.lite", "fashionrag.encoders.lite2", "fashionrag.encoders.openclip", "fashionrag.encoders.tiny"),
     error=ModelUnavailableError,
     hint="(use 'hf:<model id or dir>' or 'openclip:<model id or dir>' for hub models)",
 )
