@@ -354,7 +354,7 @@ def worn_garment(rgb: np.ndarray, kp: np.ndarray, person: np.ndarray, category: 
             om[ys[other], xs[other]] = True
             om = _keep_touching(om, ref_area)
             other &= om[ys, xs]
-            nearer_other &= om[ys, xs] | (do + 8 < dg)
+            nearer_other &= om[ys, xs]
         backdrop = np.linalg.norm(pix - bg, axis=1) <= 8 if bg is not None else np.zeros(len(pix), bool)
         strict = ((dg < 24) & (dg + 3 < do)) | (~other & ~backdrop & (dg < 45))
     loose = (dg < 30) & ~nearer_other  # above the strict row: the garment unless nearer the other garment
@@ -365,7 +365,7 @@ def worn_garment(rgb: np.ndarray, kp: np.ndarray, person: np.ndarray, category: 
     if torso is not None:
         keep |= torso[ys, xs] & ~(nearer_other & (do < 14.0))
         if category in ("upper_body", "dresses"):  # well above the hips no other garment can be: all of it
-            keep |= torso[ys, xs] & (ys < f["hip_y"] - 0.2 * f["torso"]) & ~(nearer_other & (do < 14.0))
+            keep |= torso[ys, xs] & (ys < f["hip_y"] - 0.2 * f["torso"]) & ~(nearer_other & (do < 8.0) & (do + 10 < dg))
     if category == "lower_body":
         # along the legs, hips to ankles, whatever is not skin nor the other garment is the trousers' (faded or
         # washed denim, prints, pockets the thighs' colours miss)
