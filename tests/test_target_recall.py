@@ -289,3 +289,14 @@ def test_milvus_scan_sees_every_row_and_exact_truth_is_exact(tmp_path):
     want = np.argsort(-(FRESH[:20] @ DATA[:n].T), axis=1)[:, :10]
     assert [[int(p[1:]) for p in row] for row in pks] == want.tolist()
     store.close()
+
+
+def test_tiny_stores_are_measured_sensibly(tmp_path):
+    # one row: nothing to leave out, every search returns it; two rows: the other one is the whole truth
+    for n in (1, 2):
+        tiny = FaissStore(DIM, "tiny", index_type="hnsw", target_recall=0.95)
+        tiny.upsert(IDS[:n], DATA[:n], META[:n])
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RecallTargetWarning)
+            tiny.save(tmp_path / f"t{n}")
+        assert tiny.recall_tuning.reached and tiny.recall_tuning.recall == 1.0

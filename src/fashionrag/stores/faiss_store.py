@@ -337,6 +337,9 @@ class FaissStore(VectorStore):
         if self._kind == "flat":
             self.recall_tuning = recall_mod.exact_tuning(target, k)
             return self.recall_tuning
+        if queries is None and self._n_alive == 1:
+            self.recall_tuning = recall_mod.single_row_tuning(target, self._ef_search)
+            return self.recall_tuning
         sel = self._alive_bitmap_selector()[1] if self._n_alive < self._index.ntotal else None
         exclude = None
         if queries is None:
@@ -347,7 +350,8 @@ class FaissStore(VectorStore):
             scores, labels = self._exact(sources, 2, sel)
             # nearest *other* row: the first hit that is not the source itself (duplicates score ~1)
             nn = np.where(labels[:, 0] == rows, scores[:, 1], scores[:, 0])
-            nn_cos = float(np.median(nn[np.isfinite(nn)])) if np.isfinite(nn).any() else 0.9
+            nn = nn[np.isfinite(nn) & (nn >= -1.001)]  # a 1-row store has no other row (FAISS pads with -3e38)
+            nn_cos = float(np.median(nn)) if nn.size else 0.9
             queries = recall_mod.perturbed_queries(sources, nn_cos, rng)
             exclude, source = rows, recall_mod.self_query_source(nn_cos, len(rows))
         else:

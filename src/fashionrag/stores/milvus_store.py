@@ -447,6 +447,9 @@ class MilvusStore(VectorStore):
         if self._kind == "flat":
             self.recall_tuning = recall_mod.exact_tuning(target, k)
             return self.recall_tuning
+        if queries is None and n == 1:
+            self.recall_tuning = recall_mod.single_row_tuning(target, self.ef_search)
+            return self.recall_tuning
         _call(self, self._client.flush, self._physical)
         self.wait_for_index()
         code: dict[str, int] = {}

@@ -138,6 +138,12 @@ def exact_tuning(target: float, k: int = DEFAULT_K) -> RecallTuning:
                         query_source="exact search (flat index): recall is 1 by construction", sweep=[], seconds=0.0)
 
 
+def single_row_tuning(target: float, ef: int) -> RecallTuning:
+    """A one-row store: every search returns its one row, so there is nothing to measure or tune."""
+    return RecallTuning(target_recall=target, k=1, ef_search=ef, recall=1.0, reached=True, queries=0,
+                        query_source="a one-row store: every search returns its row", sweep=[], seconds=0.0)
+
+
 def self_query_source(nn_cos: float, n: int) -> str:
     return (f"{n} stored vectors + Gaussian noise (cosine ~{nn_cos:.3f} to the source, the median nearest-neighbour "
             "cosine), source row left out of the answers")
