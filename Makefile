@@ -53,8 +53,8 @@ bench-scale: venv
 # for recall 0.95: FAISS at 1M (about 25 min on 2 cores), Milvus Lite at 100k. JSON in
 # benchmarks/results/store_1m_realistic.json; see docs/scale.md.
 bench-recall: venv
-	$(BIN)/python benchmarks/bench_recall.py --n 1000000 --stores faiss --save
-	$(BIN)/python benchmarks/bench_recall.py --stores milvus --milvus-n 100000 --modes hnsw --milvus-sweep 16,32,64,128
+	$(BIN)/python benchmarks/bench_recall.py --n 1000000 --stores faiss --save --extra-targets 0.99,0.995
+	$(BIN)/python benchmarks/bench_recall.py --stores milvus --milvus-n 100000 --modes hnsw --milvus-sweep 16,32,64,128 --extra-targets 0.99,0.995
 
 # The HTTP service and web page on the demo index (built by `make demo` when missing): http://127.0.0.1:$(PORT)/
 PORT ?= 8000
