@@ -23,7 +23,10 @@ def register_eval_caption(eval_sub: argparse._SubParsersAction) -> argparse.Argu
     p.add_argument("--catalog", required=True, help="EVAL_DIR: labelled photos to caption")
     p.add_argument("--index-catalog", required=True, help="REF_DIR: the catalog whose index supplies the votes")
     p.add_argument("--split", default=None, help="only EVAL rows of this split (REF then excludes them)")
-    p.add_argument("--encoder", default=None, help=f"encoder of the REF index (default: {config.default_encoder()})")
+    p.add_argument("--encoder", default=None,
+                   help="encoder of the REF index built here (default: the tower the packaged caption config's "
+                   f"thresholds were chosen for, its reference_encoder, else {config.default_encoder()}); with "
+                   "--index the index's own encoder")
     p.add_argument("--index", default=None, help="use this prebuilt REF index instead of building one")
     p.add_argument("--style", default="product", choices=list(vocabulary.STYLES))
     p.add_argument("--subset", default="held-out", choices=["held-out", "tuning", "all"],

@@ -398,7 +398,6 @@ def run_caption_eval(
     :class:`~fashionrag.eval.leaks.ReferenceOverlapError` unless ``allow_overlap``.
     """
     from .. import encoders, stores, writers
-    from ..core import config
     from ..pipelines.caption import CaptionPipeline
     from ..retrieval.indexing import Indexer
     from ..retrieval.retriever import Retriever
@@ -421,7 +420,7 @@ def run_caption_eval(
         ref, leak = guard_catalog(products, ref, allow_overlap=allow_overlap,
                                   reference_name=f"the reference catalog {index_catalog}")
         if isinstance(encoder, str) or encoder is None:
-            enc = encoders.create(encoder or config.default_encoder())
+            enc = encoders.create(encoder or default_encoder(caption_config))
         else:
             enc = encoder
         store, _ = Indexer(enc, progress=progress).build(ref)
@@ -446,9 +445,23 @@ def run_caption_eval(
         extra["notes"] = [*report.notes, f"the {pipe.writer.name} writer ignores the evidence: the accuracy, stated "
                           "and details rows describe the retrieval votes, not its text; images_per_s includes them"]
     report = report.model_copy(update=extra)
-    notes = [*leak.notes(), *_subset_notes(tuning, subset, n_tuned, len(eval_cat.products)), *report.notes]
+    tuned = pipe.config.tuned_for
+    notes = [*leak.notes(), *_subset_notes(tuning, subset, n_tuned, len(eval_cat.products)),
+             f"caption thresholds ({pipe.config.operating_point} point): chosen for the {tuned} tower" + (
+                 "" if tuned == enc.name.split(":", 1)[0] else f", not for {enc.name} (none chosen for it)"),
+             *report.notes]
     return report.model_copy(update={"split": split, "subset": subset, "tuning_photos_excluded":
                                      n_tuned if subset == "held-out" else 0, "leak_check": leak, "notes": notes}), rows
+
+
+def default_encoder(caption_config: Any = None) -> str:
+    """`eval caption`'s default encoder: the tower the caption config's shipped operating point was chosen for
+    (``reference_encoder``), else the project's default encoder."""
+    from ..core import config
+    from ..pipelines.caption import CaptionConfig
+
+    cfg = caption_config if caption_config is not None else CaptionConfig.default()
+    return cfg.reference_encoder or config.default_encoder()
 
 
 def _subset_notes(tuning: TuningSet, subset: str, n_tuned: int, n_split: int) -> list[str]:

@@ -50,9 +50,24 @@ log = logging.getLogger(__name__)
 DEFAULT_REGION_SUBCATEGORIES: dict[str, list[str]] = {r: list(v) for r, v in vocabulary.REGION_SUBCATEGORIES.items()}
 
 
+class EncoderSettings(BaseModel):
+    """Abstention settings chosen for one image tower: they override the top-level ones of a :class:`CaptionConfig`
+    when the pipeline runs on an index built with that encoder (confidences move with the tower's neighbours)."""
+
+    thresholds: dict[str, float] = Field(default_factory=dict, description="Overrides of ``thresholds``.")
+    strict_thresholds: dict[str, float] = Field(default_factory=dict, description="Overrides of the strict point.")
+    colour_vote_weight: Optional[float] = Field(default=None, description="Override of ``colour_vote_weight``.")
+    chosen_on: Optional[str] = Field(default=None, description="Where these were chosen (provenance).")
+
+
 class CaptionConfig(BaseModel):
     """Settings of the votes and of abstention. The packaged values (``assets/caption/config.json``) were chosen on
-    the 300 tuning photos of KAGL val (``assets/caption/tune_ids.json``); its ``chosen_on`` says how."""
+    the 300 tuning photos of KAGL val (``assets/caption/tune_ids.json``); its ``chosen_on`` says how.
+
+    Abstention thresholds depend on the image tower (its neighbours' vote shares are the confidences), so the
+    top-level settings are those chosen for ``tuned_for`` and ``per_encoder`` holds the blocks chosen for other
+    towers; the pipeline uses the block of its index's encoder (:meth:`for_encoder`), else the top-level settings.
+    ``reference_encoder`` names the tower of the shipped operating point: `eval caption`'s default ``--encoder``."""
 
     k: int = Field(default=20, description="Neighbours per garment.")
     tau: float = Field(default=10.0, description="Vote weight = exp(tau * cosine similarity).")
@@ -105,6 +120,14 @@ class CaptionConfig(BaseModel):
     n_style_examples: int = Field(default=3, description="Neighbour titles passed to writers as quoted examples.")
     crop_padding: float = Field(default=0.06, description="Box padding (fraction of the box side) for crops.")
     chosen_on: Optional[str] = Field(default=None, description="Where tau/thresholds were chosen (provenance).")
+    tuned_for: str = Field(default="lite", description="The image tower the top-level thresholds were chosen for.")
+    reference_encoder: Optional[str] = Field(
+        default=None, description="The tower the shipped operating point is reported on (`eval caption`'s default "
+        "--encoder); None: the project's default encoder.")
+    per_encoder: dict[str, EncoderSettings] = Field(
+        default_factory=dict, description="Settings chosen for other towers, keyed by the encoder name an index's "
+        "manifest records (see for_encoder).")
+    operating_point: str = Field(default="shipped", description="'shipped' or 'strict' (see strict()).")
 
     @classmethod
     def default(cls) -> "CaptionConfig":
@@ -119,8 +142,40 @@ class CaptionConfig(BaseModel):
         Path(path).write_text(self.model_dump_json(indent=2) + "\n")
 
     def strict(self) -> "CaptionConfig":
-        """The tighter operating point (``--strict``): the same settings with ``strict_thresholds`` applied."""
-        return self.model_copy(update={"thresholds": {**self.thresholds, **self.strict_thresholds}})
+        """The tighter operating point (``--strict``): the same settings with ``strict_thresholds`` applied. On a
+        config not yet resolved for a tower (``per_encoder`` set) the strict point is applied by :meth:`for_encoder`,
+        after the tower's block."""
+        if self.per_encoder:
+            return self.model_copy(update={"operating_point": "strict"})
+        return self.model_copy(update={"thresholds": {**self.thresholds, **self.strict_thresholds},
+                                       "operating_point": "strict"})
+
+    def encoder_block(self, encoder: Optional[str]) -> tuple[Optional[str], Optional[EncoderSettings]]:
+        """(name, settings) of the ``per_encoder`` block for ``encoder`` ('lite2', or 'name:variant' by its name),
+        or (None, None) when the top-level settings apply."""
+        if not encoder:
+            return None, None
+        for key in (encoder, encoder.split(":", 1)[0]):
+            if key in self.per_encoder:
+                return key, self.per_encoder[key]
+        return None, None
+
+    def for_encoder(self, encoder: Optional[str]) -> "CaptionConfig":
+        """The settings to use on an index built with ``encoder``: its ``per_encoder`` block over the top-level
+        settings (those chosen for ``tuned_for``), then the strict point if :meth:`strict` asked for it. The result
+        has no ``per_encoder`` left, so resolving it again changes nothing."""
+        key, block = self.encoder_block(encoder)
+        upd: dict[str, Any] = {"per_encoder": {}}
+        if block is not None:
+            upd.update(thresholds={**self.thresholds, **block.thresholds},
+                       strict_thresholds={**self.strict_thresholds, **block.strict_thresholds},
+                       tuned_for=key, chosen_on=block.chosen_on or self.chosen_on)
+            if block.colour_vote_weight is not None:
+                upd["colour_vote_weight"] = block.colour_vote_weight
+        out = self.model_copy(update=upd)
+        if self.per_encoder and self.operating_point == "strict":
+            out = out.strict()
+        return out
 
     def threshold(self, fact: str) -> float:
         return float(self.thresholds.get(fact, DEFAULT_THRESHOLDS.get(fact, 0.5)))
@@ -190,7 +245,11 @@ class CaptionPipeline:
         self.detector = detector
         self.retriever = retriever
         self.writer = writer
-        self.config = config or CaptionConfig.default()
+        # the thresholds chosen for the tower of the index this pipeline votes on
+        self.config = (config or CaptionConfig.default()).for_encoder(_encoder_name(retriever))
+        name = _encoder_name(retriever)
+        if name and self.config.tuned_for != name.split(":", 1)[0]:
+            log.info("caption thresholds were chosen for the %s tower; this index uses %s", self.config.tuned_for, name)
         self._region_filters = retriever.region_filters(self.config.region_subcategories)
         path = self.config.title_vocabulary
         self.title_vocabulary = TitleVocabulary.load(path) if path else TitleVocabulary.packaged()
@@ -479,6 +538,13 @@ def _colour_family(name: str, vote: Vote | None, weight: float, *, measured: str
         if conf > best[1]:
             best = (plain, min(1.0, conf))
     return best
+
+
+def _encoder_name(retriever: Any) -> Optional[str]:
+    """Name of the encoder of the index a retriever queries (the store's manifest name), if it has one."""
+    name = getattr(getattr(retriever, "store", None), "encoder", None) or getattr(
+        getattr(retriever, "encoder", None), "name", None)
+    return name if isinstance(name, str) else None
 
 
 def _area(g: Garment) -> float:
