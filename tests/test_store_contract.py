@@ -10,7 +10,6 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import socket
 import subprocess
 import sys
 import textwrap
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from milvus_support import free_port, milvus_lite_server
 
 from fashionrag import stores
 from fashionrag.core.errors import IndexCorruptError, IndexMismatchError, InvalidInputError
@@ -65,37 +65,14 @@ def hit_ids(hits) -> list[list[str]]:
     return [[h.id for h in row] for row in hits]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def milvus_server(tmp_path_factory):
     """A `milvus-lite server` process bound to 127.0.0.1 (never 0.0.0.0), stopped after the module."""
-    port = _free_port()
-    data = tmp_path_factory.mktemp("milvus_server")
-    exe = Path(sys.executable).with_name("milvus-lite")
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "milvus_lite"]
-    proc = subprocess.Popen([*cmd, "server", "--data-dir", str(data / "srv"), "--host", "127.0.0.1", "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"milvus-lite server did not start: {proc.stderr.read().decode()[-2000:]}")
-            time.sleep(0.2)
-    yield f"milvus://127.0.0.1:{port}"
-    proc.terminate()
     try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+        with milvus_lite_server(tmp_path_factory.mktemp("milvus_server")) as uri:
+            yield uri
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
 
 
 class Backend:
@@ -376,7 +353,7 @@ def test_unreachable_server_is_one_clear_error():
     from fashionrag.stores.milvus_store import MilvusStore
 
     with pytest.raises(EndpointError, match="cannot reach Milvus"):
-        MilvusStore.load(f"//127.0.0.1:{_free_port()}", timeout=2)
+        MilvusStore.load(f"//127.0.0.1:{free_port()}", timeout=2)
 
 
 def test_milvus_lite_server_listens_on_loopback_only(milvus_server):

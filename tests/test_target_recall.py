@@ -228,28 +228,11 @@ def test_milvus_server_uri_takes_the_same_tuning_path(tmp_path):
     """``milvus://host:port``: a real ``milvus-lite server`` process on 127.0.0.1, started and stopped here."""
     pytest.importorskip("pymilvus")
     pytest.importorskip("milvus_lite")
-    import socket
-    import time
-
     from fashionrag import stores
+    from milvus_support import milvus_lite_server
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    exe = Path(sys.executable).with_name("milvus-lite")
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "milvus_lite"]
-    proc = subprocess.Popen([*cmd, "server", "--data-dir", str(tmp_path / "srv"), "--host", "127.0.0.1",
-                             "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, "milvus-lite server did not start"
-                time.sleep(0.2)
-        spec = f"milvus://127.0.0.1:{port}#recall"
+    with milvus_lite_server(tmp_path) as uri:
+        spec = f"{uri}#recall"
         n = 1500
         store = stores.create(spec, dim=DIM, encoder="tiny", index_type="hnsw", hnsw_m=4, ef_construction=8,
                               target_recall=TARGET)
@@ -261,12 +244,6 @@ def test_milvus_server_uri_takes_the_same_tuning_path(tmp_path):
         loaded = stores.open_store(spec)
         assert loaded.manifest.recall_tuning == tuning and loaded.ef_search == tuning.ef_search
         loaded.close()
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def test_milvus_scan_sees_every_row_and_exact_truth_is_exact(tmp_path):

@@ -245,30 +245,28 @@ def _torso(f: dict, category: str, shape: tuple[int, int]) -> Optional[np.ndarra
     return _polygon(shape, _shrink([np.asarray(p, np.float64) for p in pts], 1.1))
 
 
-def _arms(kp: np.ndarray, f: dict, shape: tuple[int, int]) -> np.ndarray:
-    """Bands along both arms (shoulder -> elbow -> wrist), about a fifth of the shoulder width thick."""
+def _limb_bands(kp: np.ndarray, chains, width: int, shape: tuple[int, int]) -> np.ndarray:
+    """Bands ``width`` px thick along each chain of keypoints whose first point (shoulder or hip) is visible."""
     out = np.zeros(shape, np.uint8)
-    width = max(2, int(0.22 * f["width"]))
-    for chain in ((K.R_SHOULDER, K.R_ELBOW, K.R_WRIST), (K.L_SHOULDER, K.L_ELBOW, K.L_WRIST)):
+    for chain in chains:
         pts = [kp[i, :2] for i in chain if kp[i, 2] > 0]
         if len(pts) < 2 or kp[chain[0], 2] <= 0:
             continue
         for a, b in zip(pts[:-1], pts[1:]):
             cv2.line(out, tuple(np.round(a).astype(int)), tuple(np.round(b).astype(int)), 1, width)
     return out.astype(bool)
+
+
+def _arms(kp: np.ndarray, f: dict, shape: tuple[int, int]) -> np.ndarray:
+    """Bands along both arms (shoulder -> elbow -> wrist), about a fifth of the shoulder width thick."""
+    chains = ((K.R_SHOULDER, K.R_ELBOW, K.R_WRIST), (K.L_SHOULDER, K.L_ELBOW, K.L_WRIST))
+    return _limb_bands(kp, chains, max(2, int(0.22 * f["width"])), shape)
 
 
 def _legs(kp: np.ndarray, f: dict, shape: tuple[int, int]) -> np.ndarray:
     """Bands along both legs (hip -> knee -> ankle), about a third of the shoulder width thick."""
-    out = np.zeros(shape, np.uint8)
-    width = max(2, int(0.3 * f["width"]))
-    for chain in ((K.R_HIP, K.R_KNEE, K.R_ANKLE), (K.L_HIP, K.L_KNEE, K.L_ANKLE)):
-        pts = [kp[i, :2] for i in chain if kp[i, 2] > 0]
-        if len(pts) < 2 or kp[chain[0], 2] <= 0:
-            continue
-        for a, b in zip(pts[:-1], pts[1:]):
-            cv2.line(out, tuple(np.round(a).astype(int)), tuple(np.round(b).astype(int)), 1, width)
-    return out.astype(bool)
+    chains = ((K.R_HIP, K.R_KNEE, K.R_ANKLE), (K.L_HIP, K.L_KNEE, K.L_ANKLE))
+    return _limb_bands(kp, chains, max(2, int(0.3 * f["width"])), shape)
 
 
 def _band(f: dict, category: str, shape: tuple[int, int]) -> tuple[np.ndarray, float]:
