@@ -356,6 +356,41 @@ def test_unreachable_server_is_one_clear_error():
         MilvusStore.load(f"//127.0.0.1:{free_port()}", timeout=2)
 
 
+def test_a_server_that_drops_the_first_connection_is_retried(monkeypatch, milvus_server):
+    """A fresh client can fail once while the server drops a connection (CI saw a GOAWAY "too_many_pings" from
+    `milvus-lite server` do that): a server URI is tried again before the one-line error; a dead one still errors."""
+    import pymilvus
+
+    from fashionrag.core.errors import EndpointError
+    from fashionrag.stores import milvus_store
+
+    real, calls = pymilvus.MilvusClient, []
+
+    def flaky(**kw):
+        calls.append(kw["uri"])
+        if len(calls) == 1:
+            raise pymilvus.MilvusException(message="Fail connecting to server on 127.0.0.1, server unavailable")
+        return real(**kw)
+
+    monkeypatch.setattr(pymilvus, "MilvusClient", flaky)
+    monkeypatch.setattr(milvus_store, "CONNECT_BACKOFF_S", 0.01)
+    spec = f"{milvus_server}#retry_{os.getpid()}"
+    store = stores.create(spec, dim=DIM, encoder="tiny")
+    assert len(calls) == 2
+    store.upsert(IDS[:5], DATA[:5], META[:5])
+    assert hit_ids(store.search(DATA[:1], k=1)) == [[IDS[0]]]
+
+    def dead(**kw):
+        calls.append(kw["uri"])
+        raise pymilvus.MilvusException(message="Fail connecting to server")
+
+    monkeypatch.setattr(pymilvus, "MilvusClient", dead)
+    calls.clear()
+    with pytest.raises(EndpointError, match="cannot reach Milvus"):
+        stores.create(spec, dim=DIM, encoder="tiny")
+    assert len(calls) == milvus_store.CONNECT_ATTEMPTS
+
+
 def test_milvus_lite_server_listens_on_loopback_only(milvus_server):
     port = int(milvus_server.rsplit(":", 1)[1])
     out = subprocess.run(["ss", "-ltnH", f"sport = :{port}"], capture_output=True, text=True)

@@ -51,6 +51,9 @@ from .columns import as_filter_string, flatten
 
 log = logging.getLogger(__name__)
 
+CONNECT_ATTEMPTS = 3  # tries to open a client on a Milvus server before "cannot reach Milvus"
+CONNECT_BACKOFF_S = 0.5  # wait before try n+1: n * this
+
 DEFAULT_COLLECTION = "fashionrag"
 TOKEN_ENV = "FASHIONRAG_MILVUS_TOKEN"
 INDEX_TYPES = ("auto", "flat", "hnsw")
@@ -669,10 +672,19 @@ def _connect(uri: str, token: str | None, timeout: float):
         Path(uri).parent.mkdir(parents=True, exist_ok=True)
         # The in-process Lite server logs the client's probes of optional RPCs it lacks as errors: harmless.
         logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
-    try:
-        return MilvusClient(**kwargs)
-    except Exception as exc:
-        raise EndpointError(f"cannot reach Milvus at {uri}: {_reason(exc)}") from None
+    # A server can drop a connection for a moment (e.g. a GOAWAY "too_many_pings" from `milvus-lite server`, whose
+    # keepalive policy is stricter than pymilvus's pings): a fresh client then fails once and works a second later.
+    # So a server URI gets CONNECT_ATTEMPTS tries before the one-line error; a Lite file, being local, gets one.
+    attempts = 1 if _is_lite(uri) else CONNECT_ATTEMPTS
+    for attempt in range(1, attempts + 1):
+        try:
+            return MilvusClient(**kwargs)
+        except Exception as exc:
+            if attempt == attempts:
+                raise EndpointError(f"cannot reach Milvus at {uri}: {_reason(exc)}") from None
+            log.info("Milvus at %s not reachable (%s); retrying (%d/%d)", uri, _reason(exc), attempt, attempts)
+            time.sleep(CONNECT_BACKOFF_S * attempt)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _reason(exc: Exception) -> str:
