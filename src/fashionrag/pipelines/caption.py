@@ -246,8 +246,8 @@ class CaptionPipeline:
         self.retriever = retriever
         self.writer = writer
         # the thresholds chosen for the tower of the index this pipeline votes on
-        self.config = (config or CaptionConfig.default()).for_encoder(_encoder_name(retriever))
         name = _encoder_name(retriever)
+        self.config = (config or CaptionConfig.default()).for_encoder(name)
         if name and self.config.tuned_for != name.split(":", 1)[0]:
             log.info("caption thresholds were chosen for the %s tower; this index uses %s", self.config.tuned_for, name)
         self._region_filters = retriever.region_filters(self.config.region_subcategories)

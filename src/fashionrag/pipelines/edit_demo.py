@@ -49,12 +49,17 @@ def run_edit_demo(catalog: str | Path, index_dir: str | Path, out: str | Path, *
     rng.shuffle(photos)
     pipe = pipe or LiteEditPipeline(Retriever.open(index_dir))
     found: dict[str, tuple[str, EditResult, str]] = {}
+
+    def request_for(p) -> str:
+        """'{colour} {article type}' of another held-out product, in a colour the photo's garment is not."""
+        q = rng.choice([x for x in held if x.colour != p.colour])
+        return f"{q.colour} {q.article_type}".lower()
+
     tried = 0
     for p in photos[:max_tries]:
         tried += 1
         want = "replace" if "restyle" in found else "restyle"
-        q = rng.choice([x for x in held if x.colour != p.colour])
-        text = f"{q.colour} {q.article_type}".lower()
+        text = request_for(p)
         try:
             res = pipe(p.image_path, text, category="upper_body", exclude_ids=[p.id], mode="auto")
         except FashionRAGError:
@@ -66,8 +71,7 @@ def run_edit_demo(catalog: str | Path, index_dir: str | Path, out: str | Path, *
     if "replace" not in found and "restyle" in found:  # no natural replace: force one on another photo
         used = found["restyle"][0].split(":")[0]
         for p in [x for x in photos[:max_tries] if x.id != used][:10]:
-            q = rng.choice([x for x in held if x.colour != p.colour])
-            text = f"{q.colour} {q.article_type}".lower()
+            text = request_for(p)
             try:
                 res = pipe(p.image_path, text, category="upper_body", exclude_ids=[p.id], mode="replace")
             except FashionRAGError:

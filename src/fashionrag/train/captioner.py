@@ -26,17 +26,17 @@ class CaptionerTrainSettings(BaseModel):
     batch_size: int = 64
     lr: float = 2e-3
     weight_decay: float = 0.01
-    d_model: int = 128
-    n_layers: int = 2
-    n_heads: int = 4
-    ff_dim: int = 256
-    prefix_tokens: int = 4
-    max_len: int = 24
+    d_model: int = CaptionerConfig.d_model
+    n_layers: int = CaptionerConfig.n_layers
+    n_heads: int = CaptionerConfig.n_heads
+    ff_dim: int = CaptionerConfig.ff_dim
+    prefix_tokens: int = CaptionerConfig.prefix_tokens
+    max_len: int = CaptionerConfig.max_len
     min_word_count: int = 2
     seed: int = 0
     threads: Optional[int] = Field(default=1, description="torch CPU threads (1: polite on a shared machine).")
     limit: Optional[int] = Field(default=None, description="Use only the first N train rows (quick trials).")
-    encoder: str = "lite"
+    encoder: str = CaptionerConfig.encoder
 
 
 class CaptionerTrainResult(BaseModel):
