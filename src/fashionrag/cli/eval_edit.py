@@ -106,11 +106,16 @@ def _lite(args: argparse.Namespace):
     ceiling = f"  (ceiling: the judge on the unedited photos {res.colour_ceiling:.3f})" if res.colour_ceiling is not None else ""
     print(f"colour success {res.colour_success:.3f}{ok('colour_success')}{ceiling}")
     if res.type_success is not None:
-        print(f"type success   {res.type_success:.3f} over {res.type_n} replace edits{ok('type_success')}")
+        tc = (f"  (ceiling: the judge names their own type on those photos unedited {res.type_ceiling:.3f})"
+              if res.type_ceiling is not None else "")
+        print(f"type success   {res.type_success:.3f} over {res.type_n} replace edits{ok('type_success')}{tc}")
     print(f"preservation   {res.preservation:.6f}{ok('preservation')}")
     if res.coverage is not None:
         cc = f"; {res.coverage_changed_colour:.3f} where the colour family changes" if res.coverage_changed_colour is not None else ""
         print(f"coverage       {res.coverage:.3f}{ok('coverage')}{cc}")
+        if res.coverage_missed_in_overlap is not None:
+            print(f"               of the unchanged reference pixels, {res.coverage_missed_in_overlap:.1%} lie where the "
+                  "detector's top and bottom bands overlap (the waist)")
     if res.faithfulness_de2000 is not None:
         print(f"faithfulness   CIEDE2000 {res.faithfulness_de2000:.2f} (edited region vs used garment, dominant colours)")
     if res.kid_proxy is not None:
