@@ -544,3 +544,90 @@ def test_a_tucked_in_top_does_not_take_the_skirt():
     assert region is not None
     assert region.mask[70:120, 70:110].mean() > 0.95  # the shirt
     assert region.mask[130:H, 62:118].mean() < 0.05  # not the skirt, not even inside the torso's core
+
+
+def test_a_checked_kurta_over_dark_leggings_is_followed_to_its_hem():
+    """A kurta, plain blue above and checked navy-and-white below the waist, to below the knees over navy
+    leggings: the check's navy squares are the leggings' colour and touch them corner to corner, but only *solid*
+    areas carry the leggings' label, so the kurta's lower half stays the kurta's (half of it was lost, and a replace
+    left it on the person) while the leggings under its hem stay out."""
+    from fashionrag.editors.regions import worn_garment
+
+    kp = _kp()
+    navy, light, plain = (30, 35, 80), (250, 250, 250), (60, 80, 160)
+    img = Image.new("RGB", (W, H), (255, 255, 255))
+    d = ImageDraw.Draw(img)
+    d.ellipse([72, 8, 108, 52], fill=(205, 150, 120))
+    for a, e, wr in ((K.R_SHOULDER, K.R_ELBOW, K.R_WRIST), (K.L_SHOULDER, K.L_ELBOW, K.L_WRIST)):
+        d.line([tuple(kp[a, :2]), tuple(kp[e, :2]), tuple(kp[wr, :2])], fill=(205, 150, 120), width=14)
+    d.rectangle([64, 150, 116, H], fill=navy)  # leggings, showing below the hem at the shins
+    kurta = Image.new("L", (W, H), 0)
+    ImageDraw.Draw(kurta).polygon([(54, 56), (126, 56), (124, 208), (56, 208)], fill=255)
+    k = np.asarray(kurta) > 0
+    yy, xx = np.mgrid[:H, :W]
+    check = ((yy // 6) + (xx // 6)) % 2 == 0
+    rgb = np.asarray(img).copy()
+    rgb[k] = plain
+    below = k & (yy >= 114)
+    rgb[below & check] = navy
+    rgb[below & ~check] = light
+    person = (np.asarray(img.convert("L")) < 250) | k
+    region = worn_garment(rgb, kp, person, "upper_body")
+    assert region is not None
+    lower = below.copy()
+    lower[:, :62] = lower[:, 119:] = False
+    lower[204:] = False
+    assert region.mask[lower].mean() > 0.95  # the checked lower half: still the kurta
+    assert region.mask[216:H, 66:114].mean() < 0.05  # the leggings under its hem are not
+
+
+def test_judge_reads_a_product_shot_answer_and_the_overlap_share_is_pixel_weighted():
+    """When the detector finds no person in an edited photo the caption pipeline describes it as a product shot:
+    that answer is still the judge's (it was scored as 'no answer'). The waist-overlap share of the missed pixels
+    is weighted by how much each edit missed."""
+    from types import SimpleNamespace
+
+    from fashionrag.eval.edit_lite import LiteEditRow, _missed_in_overlap, judge
+
+    def pipe_with(*garments):
+        return SimpleNamespace(analyse=lambda img: SimpleNamespace(raw_evidence=SimpleNamespace(garments=list(garments)),
+                                                                   evidence=None))
+
+    product = SimpleNamespace(region="product", colours=[SimpleNamespace(name="Blue")], article_type="Jeans",
+                              article_word_types=[])
+    upper = SimpleNamespace(region="upper_body", colours=[SimpleNamespace(name="Red")], article_type="Shirts",
+                            article_word_types=["Shirts", "Tshirts"])
+    assert judge(pipe_with(product), None, "lower_body") == ("Blue", "Jeans", [])
+    # a person's region, when there is one, comes first; a region of the wrong kind is never read
+    assert judge(pipe_with(product, upper), None, "upper_body") == ("Red", "Shirts", ["Shirts", "Tshirts"])
+    assert judge(pipe_with(upper), None, "lower_body") == (None, None, [])
+    base = dict(category="upper_body", text="t", mode="restyle", garment="g", colour_ok=True, preservation=1.0,
+                seconds=0.1)
+    rows = [LiteEditRow(id="a", coverage=0.8, missed_in_overlap=0.5, **base),  # missed 0.2, half in the overlap
+            LiteEditRow(id="b", coverage=0.9, missed_in_overlap=1.0, **base),  # missed 0.1, all of it
+            LiteEditRow(id="c", coverage=1.0, missed_in_overlap=None, **base)]  # missed nothing
+    assert _missed_in_overlap(rows) == round((0.2 * 0.5 + 0.1 * 1.0) / 0.3, 4)
+
+
+def test_a_product_shot_keeps_its_proportions_hung_from_the_waist():
+    """Product-shot shorts (no keypoints) for full-length trousers: fitted to the trousers' width and hung from
+    their top edge, so they end at the thighs (the rest of the legs is uncovered, and a replace is chosen) instead
+    of being stretched down to the ankles. A product of about the worn garment's proportions fills its box."""
+    kp = _kp()
+    worn_m = np.zeros((H, W), bool)
+    worn_m[150:236, 64:116] = True  # trousers: 52 wide, 86 tall
+    worn = _region(worn_m, kp)
+    g_rgb = np.full((100, 120, 3), 255, np.uint8)
+    shorts = np.zeros((100, 120), bool)
+    shorts[20:60, 10:110] = True  # 100 wide, 40 tall (ratio 0.4 against the trousers' 1.65)
+    g_rgb[shorts] = (230, 230, 240)
+    al = align(worn, GarmentRegion(mask=shorts, keypoints=None, source="product"), g_rgb, "lower_body")
+    ys, xs = np.nonzero(al.mask)
+    assert al.method == "box"
+    assert abs(ys.min() - 150) <= 1 and abs(ys.max() - (150 + 52 * 0.4)) <= 2  # hung from the waist, 0.4 x width
+    assert abs(xs.min() - 64) <= 1 and abs(xs.max() - 115) <= 1
+    assert al.shape_fit < 0.3  # so auto mode replaces (and the legs below get uncovered)
+    jeans = np.zeros((100, 120), bool)
+    jeans[5:95, 35:85] = True  # 50 wide, 90 tall: about the trousers' proportions
+    al = align(worn, GarmentRegion(mask=jeans, keypoints=None, source="product"), g_rgb, "lower_body")
+    assert al.shape_fit > 0.95

@@ -137,6 +137,18 @@ def _keep_touching(mask: np.ndarray, seed: np.ndarray) -> np.ndarray:
     return np.isin(labels, hit)
 
 
+def _solid_touching(mask: np.ndarray, seed: np.ndarray, radius: int) -> np.ndarray:
+    """The parts of ``mask`` joined to ``seed`` through *solid* areas: the mask is opened with a disc of
+    ``radius`` first, so a print's dark squares chained corner to corner (a checked kurta over dark leggings) do not
+    carry the leggings' label up into the garment; what the opening shaved off is given back within ``radius`` of
+    what is kept. Falls back to plain connectivity when nothing solid touches the seed (a sliver of leggings)."""
+    ker = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    solid = _keep_touching(cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_OPEN, ker).astype(bool), seed)
+    if not (solid & seed).any():
+        return _keep_touching(mask, seed)
+    return mask & cv2.dilate(solid.astype(np.uint8), ker).astype(bool)
+
+
 def body_frame(kp: np.ndarray, shape: tuple[int, int]) -> Optional[dict]:
     """Landmark rows and widths the region rules use (None when neither shoulders nor hips are visible)."""
     h, w = shape
@@ -350,7 +362,7 @@ def worn_garment(rgb: np.ndarray, kp: np.ndarray, person: np.ndarray, category: 
         if category != "lower_body":
             om = np.zeros((h, w), bool)
             om[ys[other], xs[other]] = True
-            om = _keep_touching(om, ref_area)
+            om = _solid_touching(om, ref_area, max(2, int(0.04 * f["torso"])))
             other &= om[ys, xs]
             nearer_other &= om[ys, xs]
         backdrop = np.linalg.norm(pix - bg, axis=1) <= 8 if bg is not None else np.zeros(len(pix), bool)
