@@ -93,6 +93,25 @@ def pose_fit(person_kp: np.ndarray, garment_kp: np.ndarray, category: str) -> fl
     return float(np.exp(-rms * 6.0))
 
 
+#: A product shot whose height/width ratio is within this factor of the worn garment's box fills that box exactly.
+SAME_PROPORTIONS = 1.2
+
+
+def _hung_box(worn: tuple[float, float, float, float], garment: tuple[float, float, float, float]
+              ) -> tuple[float, float, float, float]:
+    """Where a product shot (no keypoints) lands: the worn garment's box when the two have about the same
+    proportions; else the product keeps its own, fitted to the worn box's width and hung from its top edge (shorts
+    for trousers end at the thighs and a kurta for a tee reaches below the hips, instead of being stretched to
+    the old garment's length)."""
+    x0, y0, x1, y1 = worn
+    gx0, gy0, gx1, gy1 = garment
+    ratio_w = (y1 - y0) / max(x1 - x0, 1e-6)
+    ratio_g = (gy1 - gy0) / max(gx1 - gx0, 1e-6)
+    if 1 / SAME_PROPORTIONS <= ratio_g / max(ratio_w, 1e-6) <= SAME_PROPORTIONS:
+        return worn
+    return x0, y0, x1, y0 + (x1 - x0) * ratio_g
+
+
 def align(person: GarmentRegion, garment: GarmentRegion, garment_rgb: np.ndarray, category: str) -> Alignment:
     """Warp ``garment`` (pixels ``garment_rgb``) into the person photo."""
     h, w = person.mask.shape
@@ -107,7 +126,7 @@ def align(person: GarmentRegion, garment: GarmentRegion, garment_rgb: np.ndarray
             pf = pose_fit(person.keypoints, garment.keypoints, category)
     if backward is None:
         pb, gb = _box(person.mask), _box(garment.mask)
-        backward = box_backward(pb, gb)
+        backward = box_backward(_hung_box(pb, gb), gb)
     maps = backward_maps(backward, (h, w))
     rgb = remap(garment_rgb, backward, (h, w), maps=maps)
     m = remap(garment.mask.astype(np.uint8) * 255, backward, (h, w), maps=maps) > 127
@@ -234,15 +253,28 @@ def body_parts(kp: np.ndarray, shape: tuple[int, int]) -> dict[str, np.ndarray]:
     parts["arms"] = _limbs(kp, shape, ((K.R_SHOULDER, K.R_ELBOW, K.R_WRIST), (K.L_SHOULDER, K.L_ELBOW, K.L_WRIST)),
                            0.3 * width)
     legs = np.zeros(shape, np.uint8)
-    for hip, knee, ankle in ((K.R_HIP, K.R_KNEE, K.R_ANKLE), (K.L_HIP, K.L_KNEE, K.L_ANKLE)):
+    hip_span = float(np.linalg.norm(lh - rh)) if rh is not None and lh is not None else None
+    for hip, knee, ankle, other in ((K.R_HIP, K.R_KNEE, K.R_ANKLE, K.L_HIP), (K.L_HIP, K.L_KNEE, K.L_ANKLE, K.R_HIP)):
         if kp[hip, 2] <= 0:
             continue
-        pts = [kp[hip, :2]] + [kp[i, :2] for i in (knee, ankle) if kp[i, 2] > 0]
+        pts = [kp[hip, :2].astype(np.float64)] + [kp[i, :2].astype(np.float64) for i in (knee, ankle) if kp[i, 2] > 0]
         if len(pts) == 1:
             pts.append(kp[hip, :2] + [0.0, 2.0 * width])
-        for a, b in zip(pts[:-1], pts[1:]):
-            cv2.line(legs, tuple(np.round(a).astype(int)), tuple(np.round(b).astype(int)), 1,
-                     max(2, int(0.45 * width)))
+        widths = [0.45 * width] * len(pts)
+        if hip_span is not None and kp[other, 2] > 0:
+            # a thigh fills the hips from the body's middle to its outline (the torso's widened hip), so two legs
+            # meet at the crotch and taper to the knees and ankles instead of standing apart as two straight bands
+            out_dir = (kp[hip, :2] - kp[other, :2]) / max(hip_span, 1e-6)
+            mid = (kp[hip, :2] + kp[other, :2]) / 2
+            outer = kp[hip, :2] + 0.3 * hip_span * out_dir
+            pts[0] = (mid + outer) / 2
+            widths = [0.8 * hip_span] + [0.45 * width, 0.33 * width][: len(pts) - 1]
+        for (a, wa), (b, wb) in zip(zip(pts[:-1], widths[:-1]), zip(pts[1:], widths[1:])):
+            d = b - a
+            n = np.array([-d[1], d[0]]) / max(float(np.linalg.norm(d)), 1e-6)
+            quad = np.round([a + n * wa / 2, a - n * wa / 2, b - n * wb / 2, b + n * wb / 2]).astype(np.int32)
+            cv2.fillPoly(legs, [quad], 1)
+            cv2.circle(legs, tuple(np.round(b).astype(int)), max(1, int(wb / 2)), 1, -1)
     parts["legs"] = legs.astype(bool)
     hands = np.zeros(shape, np.uint8)
     for wr in (K.R_WRIST, K.L_WRIST):
