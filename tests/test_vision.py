@@ -95,6 +95,63 @@ def test_openpose18_mapping_uses_shoulder_midpoint_as_neck():
     assert kp[13].tolist() == [0, 0, 0]  # left ankle hidden -> zeros
 
 
+def _standing(top_to: int, top=(230, 200, 40), bottom=(40, 70, 160)):
+    """A flat standing person on white (w 200, h 300): a top from the shoulders down to row ``top_to`` over
+    trousers from the waist (row 140) down, skin arms hanging beside the hips; with its 33 landmarks."""
+    from PIL import ImageDraw
+
+    img = Image.new("RGB", (200, 300), (255, 255, 255))
+    d = ImageDraw.Draw(img)
+    skin = (205, 150, 120)
+    d.ellipse([80, 8, 120, 52], fill=skin)
+    d.rectangle([75, 140, 125, 285], fill=bottom)
+    d.polygon([(66, 56), (134, 56), (128, top_to), (72, top_to)], fill=top)
+    for sh, el, wr in (((70, 60), (58, 105), (62, 150)), ((130, 60), (142, 105), (138, 150))):
+        d.line([sh, el, wr], fill=skin, width=12)
+    lm = np.zeros((33, 5), np.float32)
+    for name, xy in {"left_shoulder": (130, 60), "right_shoulder": (70, 60), "left_elbow": (142, 105),
+                     "right_elbow": (58, 105), "left_wrist": (138, 150), "right_wrist": (62, 150),
+                     "left_hip": (120, 150), "right_hip": (80, 150), "left_knee": (115, 210), "right_knee": (85, 210),
+                     "left_ankle": (112, 280), "right_ankle": (88, 280)}.items():
+        lm[LM[name]] = (*xy, 0, 0.99, 0.99)
+    rgb = np.asarray(img)
+    person = (rgb.astype(int).sum(-1) < 750).astype(np.float32)
+    return rgb, Pose(landmarks=lm, score=1.0, roi=Roi(100, 150, 300), source="test", mask=person)
+
+
+def _stub_detector(pose):
+    from fashionrag.vision.garments import PoseGarmentDetector
+
+    det = PoseGarmentDetector.__new__(PoseGarmentDetector)
+    det.estimator = lambda work, prob: [pose]
+    det.segmenter = lambda work: np.ones(work.shape[:2], np.float32)
+    det.max_side, det.min_area, det.colours, det.namer = 1024, 0.003, False, None
+    det.regions = ("upper_body", "lower_body")
+    return det
+
+
+def test_top_and_bottom_masks_split_where_the_garments_meet():
+    """The bands are geometry (the top's runs below the hips, the bottom's starts above them): a tee over jeans
+    gives each garment's pixels to its own region, and the forearms beside the thighs leave the jeans' mask; a
+    kurta down to the knees (the thighs wear its colours) keeps its whole band."""
+    rgb, pose = _standing(top_to=134)
+    masks = {g.region: decode_mask(g.mask) for g in _stub_detector(pose).detect(rgb)}
+    tee = (np.abs(rgb.astype(int) - (230, 200, 40)).sum(-1) == 0)
+    jeans = (np.abs(rgb.astype(int) - (40, 70, 160)).sum(-1) == 0)
+    arms = (np.abs(rgb.astype(int) - (205, 150, 120)).sum(-1) == 0) & (np.arange(300)[:, None] > 120)
+    upper, lower = masks["upper_body"], masks["lower_body"]
+    assert upper[tee].mean() > 0.97 and lower[jeans].mean() > 0.97
+    assert (upper & jeans).sum() == 0  # the band reaches row 154: the jeans' waist is not the tee's
+    assert (lower & tee).sum() == 0  # the bottom's band starts at row 136: the tee's hem is not the jeans'
+    assert (lower & arms).sum() < 0.05 * arms.sum()  # the forearms beside the hips are not the jeans either
+    rgb, pose = _standing(top_to=230)  # a kurta over the same trousers
+    masks = {g.region: decode_mask(g.mask) for g in _stub_detector(pose).detect(rgb)}
+    kurta = (np.abs(rgb.astype(int) - (230, 200, 40)).sum(-1) == 0)
+    band = np.zeros_like(kurta)
+    band[:155] = True
+    assert masks["upper_body"][kurta & band].mean() > 0.97  # its whole band, down to below the hips
+
+
 def test_mask_rle_round_trip():
     rng = np.random.default_rng(0)
     for mask in (rng.random((7, 9)) > 0.5, np.ones((3, 4), bool), np.zeros((5, 2), bool)):

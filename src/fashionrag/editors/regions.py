@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from ..vision import keypoints as K
-from ..vision.colors import kmeans, skin_mask, srgb_to_lab
+from ..vision.colors import colour_centres as _clusters, nearest_centre as _nearest, skin_mask, srgb_to_lab
 from ..vision.segmentation import product_mask
 
 #: Keypoints each category is anchored by (for warps and pose-fit scores).
@@ -76,25 +76,6 @@ def _skin_samples(rgb: np.ndarray, landmarks: Optional[np.ndarray], kp: np.ndarr
         cv2.circle(sel, (int(x), int(y)), radius, 1, -1)
     pix = rgb[sel.astype(bool)]
     return srgb_to_lab(pix) if len(pix) >= 10 else None
-
-
-def _clusters(lab: np.ndarray, k: int = 5, seed: int = 0, max_pixels: int = 2500, min_share: float = 0.03
-              ) -> Optional[np.ndarray]:
-    """Lab k-means centres holding at least ``min_share`` of the pixels (checks and prints have several)."""
-    if len(lab) < 12:
-        return None
-    if len(lab) > max_pixels:
-        lab = lab[np.random.default_rng(seed).choice(len(lab), max_pixels, replace=False)]
-    centres, labels = kmeans(lab, k=k, seed=seed)
-    counts = np.bincount(labels, minlength=len(centres))
-    return centres[counts >= max(3, min_share * len(lab))]
-
-
-def _nearest(lab: np.ndarray, centres: Optional[np.ndarray]) -> np.ndarray:
-    if centres is None or len(centres) == 0:
-        return np.full(lab.shape[:-1], np.inf)
-    d = np.linalg.norm(lab[..., None, :] - centres, axis=-1)
-    return d.min(-1)
 
 
 def _plain_background(lab: np.ndarray) -> Optional[np.ndarray]:

@@ -163,6 +163,27 @@ def kmeans(points: np.ndarray, k: int = 4, seed: int = 0, iters: int = 25) -> tu
     return c, labels
 
 
+def colour_centres(lab: np.ndarray, k: int = 5, seed: int = 0, max_pixels: int = 2500, min_share: float = 0.03
+                   ) -> Optional[np.ndarray]:
+    """Lab k-means centres of ``lab`` pixels holding at least ``min_share`` of them (checks and prints have
+    several), from a seeded sample of at most ``max_pixels``; None for fewer than 12 pixels."""
+    if len(lab) < 12:
+        return None
+    if len(lab) > max_pixels:
+        lab = lab[np.random.default_rng(seed).choice(len(lab), max_pixels, replace=False)]
+    centres, labels = kmeans(lab, k=k, seed=seed)
+    counts = np.bincount(labels, minlength=len(centres))
+    return centres[counts >= max(3, min_share * len(lab))]
+
+
+def nearest_centre(lab: np.ndarray, centres: Optional[np.ndarray]) -> np.ndarray:
+    """Distance (Lab, Euclidean) from each pixel to its nearest centre (inf without centres)."""
+    if centres is None or len(centres) == 0:
+        return np.full(lab.shape[:-1], np.inf)
+    d = np.linalg.norm(lab[..., None, :] - centres, axis=-1)
+    return d.min(-1)
+
+
 def measure_colours(
     image: np.ndarray,
     mask: Optional[np.ndarray] = None,

@@ -168,10 +168,16 @@ class PoseGarmentDetector:
                 if trimmed.sum() >= 0.5 * person.sum():  # keep white-on-white garments
                     person = trimmed
             hands = _hands_mask(pose, (w, h))
-            for region, band, score in self._bands(pose, (w, h)):
+            bands, geo = self._bands(pose, (w, h))
+            masks = {}
+            for region, band, score in bands:
                 mask = person & band
                 if hands is not None and region != "footwear":
                     mask &= ~hands
+                masks[region] = (mask, score)
+            if geo is not None and ("upper_body" in masks or "lower_body" in masks):
+                _split_top_and_bottom(work, masks, geo, person, hands, pose, (w, h))
+            for region, (mask, score) in masks.items():
                 if mask.mean() >= self.min_area and mask.sum() >= 30:
                     found.append((region, mask, score, index, pose))
         background = None
@@ -205,7 +211,8 @@ class PoseGarmentDetector:
     __call__ = detect
 
     def _bands(self, pose: Pose, size: tuple[int, int]):
-        """(region, boolean band, score) for each region this pose shows."""
+        """([(region, boolean band, score)] for each region this pose shows, the band geometry: ``s`` (each
+        pixel's position along the shoulders -> hips axis), ``s_hip`` and ``length`` (shoulders to hips))."""
         w, h = size
         vis = lambda name: pose.visible(name, size)  # noqa: E731
         pt = pose.point
@@ -217,7 +224,7 @@ class PoseGarmentDetector:
             axis = mid_hip - mid_sh
             length = float(np.linalg.norm(axis))
             if length < 1:
-                return []
+                return [], None
             axis = axis / length
             origin = mid_sh
         else:  # legs only: the body axis is the ROI's "down"; torso length from the thigh
@@ -252,7 +259,73 @@ class PoseGarmentDetector:
         if ankles and feet and "footwear" in self.regions:
             out.append(("footwear", (s >= s_ankle - 0.1 * length) & (s <= max(feet) + 0.12 * length),
                         pose.score * vis_mean(["left_ankle", "right_ankle"])))
-        return out
+        return out, (dict(s=s, s_hip=s_hip, length=length) if hips else None)
+
+
+def _forearms_mask(pose: Pose, size: tuple[int, int]) -> Optional[np.ndarray]:
+    """Bands along the visible forearms (elbow -> wrist), a quarter of the shoulder width thick (a third of the
+    hips' when the shoulders are out of the frame)."""
+    w, h = size
+    if pose.visible("left_shoulder", size) and pose.visible("right_shoulder", size):
+        span = 0.25 * float(np.linalg.norm(pose.point("left_shoulder") - pose.point("right_shoulder")))
+    elif pose.visible("left_hip", size) and pose.visible("right_hip", size):
+        span = 0.35 * float(np.linalg.norm(pose.point("left_hip") - pose.point("right_hip")))
+    else:
+        return None
+    thick = max(2, int(span))
+    out = np.zeros((h, w), dtype=np.uint8)
+    for side in ("left", "right"):
+        if pose.visible(f"{side}_elbow", size) and pose.visible(f"{side}_wrist", size):
+            a, b = pose.point(f"{side}_elbow"), pose.point(f"{side}_wrist")
+            cv2.line(out, (int(a[0]), int(a[1])), (int(b[0]), int(b[1])), 1, thick)
+    return out.astype(bool) if out.any() else None
+
+
+def _split_top_and_bottom(image: np.ndarray, masks: dict, geo: dict, person: np.ndarray,
+                          hands: Optional[np.ndarray], pose: Pose, size: tuple[int, int]) -> None:
+    """Where the top and bottom bands meet, give each pixel to the garment whose colours it has (in place).
+
+    The bands are geometry: the top's runs just below the hips and the bottom's starts a little above them, so a
+    tee's band holds the jeans under its hem (or a tucked-in shirt's the trousers' waist) and the trousers' band
+    holds the shirt hanging over them, plus the forearms hanging beside the thighs. The top's colours are sampled
+    on the upper torso, the bottom's on the thighs (skin, hands and forearms left out); when the two samples are the
+    same garment (a kurta, a dress) nothing changes. In the meeting zone a pixel clearly nearer the other garment's
+    colours, and joined to where those were sampled, leaves the band; the forearms leave the bottom's."""
+    from .colors import colour_centres, nearest_centre, skin_mask
+
+    s, s_hip, length = geo["s"], geo["s_hip"], geo["length"]
+    samples = _skin_samples(image, pose)
+    skin = skin_mask(image, samples) if samples is not None else np.zeros(person.shape, bool)
+    forearms = _forearms_mask(pose, size)
+    away = ~skin & (~hands if hands is not None else True) & (~forearms if forearms is not None else True)
+    top_area = person & away & (s >= 0.25 * length) & (s <= s_hip - 0.25 * length)
+    bottom_area = person & away & (s >= s_hip + 0.15 * length) & (s <= s_hip + 0.45 * length)
+    if top_area.sum() < 50 or bottom_area.sum() < 50:
+        return
+    lab = srgb_to_lab(image)
+    top_c, bottom_c = colour_centres(lab[top_area], k=3), colour_centres(lab[bottom_area], k=3)
+    if top_c is None or bottom_c is None:
+        return
+    if float(np.median(nearest_centre(lab[bottom_area], top_c))) < 8.0:
+        return  # the thighs wear the top's colours: one garment down to them (a kurta, a long top)
+    d_top, d_bottom = nearest_centre(lab, top_c), nearest_centre(lab, bottom_c)
+    for region, zone, theirs, seed in (
+        ("upper_body", s >= s_hip - 0.25 * length, (d_bottom + 3 < d_top) & (d_bottom < 15), bottom_area),
+        ("lower_body", s <= s_hip + 0.2 * length, (d_top + 3 < d_bottom) & (d_top < 15), top_area),
+    ):
+        if region not in masks:
+            continue
+        mask, score = masks[region]
+        leave = mask & zone & theirs
+        if leave.any():
+            # joined through the other garment's own pixels (between the band's end and its sample too)
+            n, labels = cv2.connectedComponents(((person & zone & theirs) | seed).astype(np.uint8), connectivity=8)
+            joined = np.unique(labels[seed])
+            leave &= np.isin(labels, joined[joined > 0])
+            mask = mask & ~leave
+        if region == "lower_body" and forearms is not None:
+            mask = mask & ~forearms
+        masks[region] = (mask, score)
 
 
 def _hands_mask(pose: Pose, size: tuple[int, int]) -> Optional[np.ndarray]:
