@@ -113,16 +113,13 @@ def _lite(args: argparse.Namespace):
     if res.coverage is not None:
         cc = f"; {res.coverage_changed_colour:.3f} where the colour family changes" if res.coverage_changed_colour is not None else ""
         print(f"coverage       {res.coverage:.3f}{ok('coverage')}{cc}")
-        if res.coverage_missed_in_overlap is not None:
-            print(f"               of the unchanged reference pixels, {res.coverage_missed_in_overlap:.1%} lie where the "
-                  "detector's top and bottom bands overlap (the waist)")
     if res.faithfulness_de2000 is not None:
         print(f"faithfulness   CIEDE2000 {res.faithfulness_de2000:.2f} (edited region vs used garment, dominant colours)")
     if res.kid_proxy is not None:
         print(f"KID proxy      {res.kid_proxy:.5f}  ({res.kid})")
     print(f"time           {res.seconds_per_edit:.3f} s/edit{ok('seconds_per_edit')}; stages {res.stage_seconds}")
     if res.sheet:
-        print(f"sheet          {res.sheet}")
+        print(f"sheet          {res.sheet} (every edit's row: rows.jsonl beside it)")
     for n in res.notes:
         print(f"note: {n}")
     return None

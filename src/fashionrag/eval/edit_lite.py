@@ -12,11 +12,7 @@ pipeline with its own product id excluded from retrieval, and is then judged:
 - **preservation**: share of pixels outside the edit region that are unchanged (must be 1.0);
 - **faithfulness**: CIEDE2000 between the edited region's dominant colour and the used garment's;
 - **coverage**: share of the photo's garment region — found independently, by the caption pipeline's own detector,
-  skin removed — whose colour changed (ΔE76 > 3): a colour judge can be fooled by a holed mask, this cannot. The
-  detector's bands overlap at the waist (its top band runs just below the hips, its bottom band starts a little
-  above them), so a tucked-in top's reference holds the trousers' waist; the share of unchanged reference pixels
-  that lie in that overlap is reported beside coverage (``coverage_missed_in_overlap``) to say how much of the
-  shortfall is there. Coverage itself is measured on the whole band;
+  skin removed — whose colour changed (ΔE76 > 3): a colour judge can be fooled by a holed mask, this cannot;
 - **realism proxy**: KID on the lite encoder's image features, edited vs the same photos unedited (a proxy, not a
   perceptual study), per-stage time, and an HTML sheet of 24 examples.
 
@@ -64,8 +60,6 @@ class LiteEditRow(BaseModel):
     preservation: float
     faithfulness: Optional[float] = None
     coverage: Optional[float] = None
-    missed_in_overlap: Optional[float] = Field(default=None, description="Share of the unchanged reference pixels "
-                                               "lying where the detector's top and bottom bands overlap.")
     seconds: float
 
 
@@ -88,9 +82,7 @@ class LiteEditEvalResult(BaseModel):
     coverage_changed_colour: Optional[float] = Field(
         default=None, description="Coverage over edits whose requested colour family differs from the photo's own "
         "(a same-colour request changes few pixels by design).")
-    coverage_missed_in_overlap: Optional[float] = Field(
-        default=None, description="Of the reference pixels left unchanged, the share in the waist overlap of the "
-        "detector's top and bottom bands (a tucked-in top's reference holds the trousers' waist there).")
+
     kid_proxy: Optional[float] = Field(default=None, description="KID on the lite encoder's features (a proxy).")
     kid: str = ""
     seconds_per_edit: float
@@ -139,7 +131,7 @@ def _dominant_lab(rgb: np.ndarray, mask: np.ndarray) -> Optional[np.ndarray]:
     return clusters[0].lab if clusters else None
 
 
-def _region_mask(detector, image, category: str, *, with_overlap: bool = False):
+def _region_mask(detector, image, category: str) -> Optional[np.ndarray]:
     """The garment region found by the caption pipeline's detector, skin removed (coverage reference).
 
     Skin is the detector's own rule for this person: the skin-tone candidates within reach of the colour sampled
@@ -150,27 +142,12 @@ def _region_mask(detector, image, category: str, *, with_overlap: bool = False):
 
     rgb = np.asarray(load_image(image))
     found = detector.detect(rgb)
-    other = {"upper_body": "lower_body", "lower_body": "upper_body"}.get(category)
     for region in JUDGE_REGIONS[category]:
         for g in found:
             if g.region == region and g.mask is not None:
                 samples = skin_samples(rgb, g.landmarks) if getattr(g, "landmarks", None) else None
-                ref = decode_mask(g.mask) & ~skin_mask(rgb, samples)
-                if not with_overlap:
-                    return ref
-                theirs = [decode_mask(o.mask) for o in found if o.region == other and o.mask is not None
-                          and getattr(o, "person", None) == getattr(g, "person", None)]
-                return ref, (ref & theirs[0]) if theirs else None
-    return (None, None) if with_overlap else None
-
-
-def _missed_in_overlap(rows: Sequence["LiteEditRow"]) -> Optional[float]:
-    """Pixel-weighted share of the unchanged reference pixels lying in the bands' waist overlap (rows weighted
-    by how much each missed, so a fully covered edit adds nothing)."""
-    pairs = [(1.0 - r.coverage, r.missed_in_overlap) for r in rows
-             if r.coverage is not None and r.missed_in_overlap is not None]
-    total = sum(m for m, _ in pairs)
-    return round(sum(m * o for m, o in pairs) / total, 4) if total > 0 else None
+                return decode_mask(g.mask) & ~skin_mask(rgb, samples)
+    return None
 
 
 def build_requests(products: Sequence[Product], seed: int = 0) -> dict[str, tuple[str, str, str]]:
@@ -289,22 +266,19 @@ def run_lite_edit_eval(
             b = _dominant_lab(np.asarray(res.garment_images[0]), used.mask)
             if a is not None and b is not None:
                 faith = float(ciede2000(a[None], b[None])[0])
-        cov = in_overlap = None
-        ref_region, overlap = _region_mask(detector, res.input_image, cat, with_overlap=True)
+        cov = None
+        ref_region = _region_mask(detector, res.input_image, cat)
         if ref_region is not None and ref_region.sum() >= 30:
             from ..vision.colors import srgb_to_lab
 
             d = np.linalg.norm(srgb_to_lab(before[ref_region]) - srgb_to_lab(after[ref_region]), axis=1)
             cov = float((d > 3.0).mean())
-            missed = d <= 3.0
-            if missed.any():
-                in_overlap = float(overlap[ref_region][missed].mean()) if overlap is not None else 0.0
         rows.append(LiteEditRow(id=p.id, category=cat, text=text, mode=res.mode or "", garment=res.retrieved[0].id,
                                 judged_colour=colour, colour_ok=same_family(colour, want_colour), judged_type=art,
                                 colour_changes=not same_family(p.colour, want_colour),
                                 type_ok=type_ok, truth_type_ok=truth_type_ok,
                                 truth_colour_ok=same_family(truth, p.colour), preservation=preservation,
-                                faithfulness=faith, coverage=cov, missed_in_overlap=in_overlap, seconds=res.seconds))
+                                faithfulness=faith, coverage=cov, seconds=res.seconds))
         for k, v in res.timings.items():
             stages.setdefault(k, []).append(v)
         edited.append(res.image)
@@ -330,6 +304,10 @@ def run_lite_edit_eval(
         kid_note = f"realism proxy on {enc.name} features, edited vs the same photos unedited; {kid_note}"
     sheet = None
     if out_dir:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        with open(Path(out_dir) / "rows.jsonl", "w") as fh:  # every judged edit, to look into any figure
+            for r in rows:
+                fh.write(r.model_dump_json() + "\n")
         sheet = str(write_edits_html(Path(out_dir) / "edits.html", examples, title="fashionrag eval edit (lite)"))
         edits_grid(examples).save(Path(out_dir) / "edits.png")
     replace_rows = [r for r in rows if r.type_ok is not None]
@@ -343,7 +321,6 @@ def run_lite_edit_eval(
         preservation=round(float(np.mean([r.preservation for r in rows])), 6),
         faithfulness_de2000=mean([r.faithfulness for r in rows]), coverage=mean([r.coverage for r in rows]),
         coverage_changed_colour=mean([r.coverage for r in rows if r.colour_changes]),
-        coverage_missed_in_overlap=_missed_in_overlap(rows),
         kid_proxy=kid_val, kid=kid_note, seconds_per_edit=round(float(np.mean([r.seconds for r in rows])), 4),
         stage_seconds={k: round(float(np.mean(v)), 4) for k, v in stages.items()}, leak_check=leak, sheet=sheet,
         notes=[*leak.notes(), f"requests: '{{colour}} {{article type}}' of another {split or ''} product of the same "
