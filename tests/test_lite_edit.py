@@ -625,3 +625,26 @@ def test_a_product_shot_keeps_its_proportions_hung_from_the_waist():
     jeans[5:95, 35:85] = True  # 50 wide, 90 tall: about the trousers' proportions
     al = align(worn, GarmentRegion(mask=jeans, keypoints=None, source="product"), g_rgb, "lower_body")
     assert al.shape_fit > 0.95
+
+
+def test_jeans_in_the_tops_colour_below_the_hips_stay_jeans():
+    """Jeans whose shins are shaded to the navy of the sweater above them: well below the hips the top's colours
+    say nothing (a top that long would hide the bottom), so the shins stay the jeans' (they were left out, and
+    a replace painted the new trousers over only the thighs)."""
+    from fashionrag.editors.regions import worn_garment
+
+    kp = _kp()
+    navy, denim = (30, 35, 80), (70, 95, 150)
+    img = Image.new("RGB", (W, H), (255, 255, 255))
+    d = ImageDraw.Draw(img)
+    d.ellipse([72, 8, 108, 52], fill=(205, 150, 120))
+    d.polygon([(54, 56), (126, 56), (120, 132), (60, 132)], fill=navy)  # the sweater, to the waist
+    d.rectangle([62, 132, 118, H], fill=denim)
+    d.rectangle([62, 200, 118, H], fill=navy)  # the shins, in shadow: the sweater's colour
+    rgb = np.asarray(img)
+    person = np.asarray(img.convert("L")) < 250
+    region = worn_garment(rgb, kp, person, "lower_body")
+    assert region is not None
+    assert region.mask[150:195, 66:114].mean() > 0.95  # the thighs
+    assert region.mask[205:H - 2, 66:114].mean() > 0.9  # and the shaded shins
+    assert region.mask[70:120, 66:114].mean() < 0.05  # never the sweater

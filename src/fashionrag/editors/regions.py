@@ -331,6 +331,13 @@ def worn_garment(rgb: np.ndarray, kp: np.ndarray, person: np.ndarray, category: 
     ys, xs = np.nonzero(cand)
     pix = lab[ys, xs]
     dg, do = _nearest(pix, g), _nearest(pix, o)
+    if category == "lower_body" and o is not None:
+        # the top's colours say nothing well below the hips (a top that long hides the bottom anyway); and when
+        # the thighs' own colours are the top's (dark jeans under a navy sweater) colour cannot draw the line, so
+        # the waist does: a little above the hip joints
+        alike = float(np.median(_nearest(lab[learn], o))) < 12.0
+        limit = f["hip_y"] - 0.1 * f["torso"] if alike else f["hip_y"] + 0.2 * f["torso"]
+        do = np.where(ys > limit, np.inf, do)
     nearer_other = do + 2 < dg
     strict = (dg < 16) & (dg + 3 < do)
     if o is not None:
