@@ -180,8 +180,11 @@ def nearest_centre(lab: np.ndarray, centres: Optional[np.ndarray]) -> np.ndarray
     """Distance (Lab, Euclidean) from each pixel to its nearest centre (inf without centres)."""
     if centres is None or len(centres) == 0:
         return np.full(lab.shape[:-1], np.inf)
-    d = np.linalg.norm(lab[..., None, :] - centres, axis=-1)
-    return d.min(-1)
+    flat = np.asarray(lab, np.float64).reshape(-1, 3)
+    c = np.asarray(centres, np.float64)
+    # |x - c|^2 = |x|^2 - 2 x.c + |c|^2: one matrix product instead of a (pixels, centres, 3) difference array
+    d2 = (flat**2).sum(1)[:, None] - 2.0 * flat @ c.T + (c**2).sum(1)[None, :]
+    return np.sqrt(np.maximum(d2.min(1), 0.0)).reshape(lab.shape[:-1])
 
 
 def measure_colours(

@@ -294,21 +294,31 @@ def _split_top_and_bottom(image: np.ndarray, masks: dict, geo: dict, person: np.
     from .colors import colour_centres, nearest_centre, skin_mask
 
     s, s_hip, length = geo["s"], geo["s_hip"], geo["length"]
+    # every sample and every pixel that can leave a band lies between the upper torso and the thighs' sample
+    roi = person & (s >= 0.25 * length) & (s <= s_hip + 0.45 * length)
+    if roi.sum() < 100:
+        return
     samples = _skin_samples(image, pose)
-    skin = skin_mask(image, samples) if samples is not None else np.zeros(person.shape, bool)
+    skin = np.zeros(person.shape, bool)
+    if samples is not None:
+        rows = np.nonzero(roi.any(1))[0]
+        y0, y1 = rows[0], rows[-1] + 1
+        skin[y0:y1] = skin_mask(image[y0:y1], samples)
     forearms = _forearms_mask(pose, size)
-    away = ~skin & (~hands if hands is not None else True) & (~forearms if forearms is not None else True)
-    top_area = person & away & (s >= 0.25 * length) & (s <= s_hip - 0.25 * length)
-    bottom_area = person & away & (s >= s_hip + 0.15 * length) & (s <= s_hip + 0.45 * length)
+    away = roi & ~skin & (~hands if hands is not None else True) & (~forearms if forearms is not None else True)
+    top_area = away & (s <= s_hip - 0.25 * length)
+    bottom_area = away & (s >= s_hip + 0.15 * length)
     if top_area.sum() < 50 or bottom_area.sum() < 50:
         return
-    lab = srgb_to_lab(image)
+    lab = np.zeros(image.shape, np.float64)
+    lab[roi] = srgb_to_lab(image[roi])
     top_c, bottom_c = colour_centres(lab[top_area], k=3), colour_centres(lab[bottom_area], k=3)
     if top_c is None or bottom_c is None:
         return
     if float(np.median(nearest_centre(lab[bottom_area], top_c))) < 8.0:
         return  # the thighs wear the top's colours: one garment down to them (a kurta, a long top)
-    d_top, d_bottom = nearest_centre(lab, top_c), nearest_centre(lab, bottom_c)
+    d_top, d_bottom = np.full(person.shape, np.inf), np.full(person.shape, np.inf)
+    d_top[roi], d_bottom[roi] = nearest_centre(lab[roi], top_c), nearest_centre(lab[roi], bottom_c)
     for region, zone, theirs, seed in (
         ("upper_body", s >= s_hip - 0.25 * length, (d_bottom + 3 < d_top) & (d_bottom < 15), bottom_area),
         ("lower_body", s <= s_hip + 0.2 * length, (d_top + 3 < d_bottom) & (d_top < 15), top_area),
