@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from ..vision import keypoints as K
-from ..vision.colors import colour_centres as _clusters, nearest_centre as _nearest, skin_mask, srgb_to_lab
+from ..vision.colors import colour_centres, nearest_centre, skin_mask, srgb_to_lab
 from ..vision.segmentation import product_mask
 
 #: Keypoints each category is anchored by (for warps and pose-fit scores).
@@ -189,7 +189,7 @@ def _not_the_garment(lab: np.ndarray, skin: np.ndarray, core: np.ndarray, skin_r
     compete with the skin colour for each candidate, and specks of a few pixels are dropped."""
     if not skin.any():
         return skin
-    centres = _clusters(lab[core], k=6, min_share=0.02)
+    centres = colour_centres(lab[core], k=6, min_share=0.02)
     if centres is None:
         return skin
     cloth = centres[np.linalg.norm(centres - skin_ref, axis=1) >= 12.0]
@@ -197,7 +197,7 @@ def _not_the_garment(lab: np.ndarray, skin: np.ndarray, core: np.ndarray, skin_r
         return skin
     ys, xs = np.nonzero(skin)
     pix = lab[ys, xs]
-    keep = np.linalg.norm(pix - skin_ref, axis=1) < _nearest(pix, cloth)
+    keep = np.linalg.norm(pix - skin_ref, axis=1) < nearest_centre(pix, cloth)
     out = np.zeros(skin.shape, bool)
     out[ys[keep], xs[keep]] = True
     n, labels, stats, _ = cv2.connectedComponentsWithStats(out.astype(np.uint8), connectivity=8)
@@ -304,7 +304,7 @@ def worn_garment(rgb: np.ndarray, kp: np.ndarray, person: np.ndarray, category: 
         top_rows = np.arange(h)[:, None] < f["sh_y"] + 0.12 * f["torso"] + 0.55 * (0.8 * f["torso"])
         if (learn & top_rows).sum() >= 12:
             learn = learn & top_rows
-    g = _clusters(lab[learn])
+    g = colour_centres(lab[learn])
     if g is None:
         return None
     ref_area = _reference_area(f, category, (h, w)) & person & ~skin
@@ -314,14 +314,14 @@ def worn_garment(rgb: np.ndarray, kp: np.ndarray, person: np.ndarray, category: 
     if ref_area.sum() >= 30:
         ref_pix = lab[ref_area]
         share = 0.03
-        if category != "lower_body" and (_nearest(ref_pix, g) < 6.0).mean() > 0.5:
+        if category != "lower_body" and (nearest_centre(ref_pix, g) < 6.0).mean() > 0.5:
             # the area is mostly the garment's own colours: a long top or kurta covers it; the other garment is
             # what there is *not* the garment's colours (leggings, trousers, shoes) and in a real share of the
             # area (a print's odd shades are not a garment), else nothing
-            left = ref_pix[_nearest(ref_pix, g) >= 10.0]
+            left = ref_pix[nearest_centre(ref_pix, g) >= 10.0]
             share = min(1.0, 0.1 * len(ref_pix) / max(len(left), 1))
             ref_pix = left
-        o = _clusters(ref_pix, min_share=share) if len(ref_pix) >= 30 else None
+        o = colour_centres(ref_pix, min_share=share) if len(ref_pix) >= 30 else None
         o = o if o is not None and len(o) else None
     band, strict_row = _band(f, category, (h, w))
     # the face stays: nothing above the shoulder line for tops and dresses
@@ -330,12 +330,12 @@ def worn_garment(rgb: np.ndarray, kp: np.ndarray, person: np.ndarray, category: 
     cand = person & band & ~skin
     ys, xs = np.nonzero(cand)
     pix = lab[ys, xs]
-    dg, do = _nearest(pix, g), _nearest(pix, o)
+    dg, do = nearest_centre(pix, g), nearest_centre(pix, o)
     if category == "lower_body" and o is not None:
         # the top's colours say nothing well below the hips (a top that long hides the bottom anyway); and when
         # the thighs' own colours are the top's (dark jeans under a navy sweater) colour cannot draw the line, so
         # the waist does: a little above the hip joints
-        alike = float(np.median(_nearest(lab[learn], o))) < 12.0
+        alike = float(np.median(nearest_centre(lab[learn], o))) < 12.0
         limit = f["hip_y"] - 0.1 * f["torso"] if alike else f["hip_y"] + 0.2 * f["torso"]
         do = np.where(ys > limit, np.inf, do)
     nearer_other = do + 2 < dg
@@ -371,7 +371,7 @@ def worn_garment(rgb: np.ndarray, kp: np.ndarray, person: np.ndarray, category: 
     if category in ("upper_body", "dresses"):
         # along the arms whatever is not skin is the sleeve, whatever its colour (a print-heavy core can miss it)
         keep |= _arms(kp, f, (h, w))[ys, xs] & (ys < f["hip_y"] - 0.2 * f["torso"])
-    if bg is not None and _nearest(bg[None], g)[0] > 15:  # not a white-on-white garment: drop the background halo
+    if bg is not None and nearest_centre(bg[None], g)[0] > 15:  # not a white-on-white garment: drop the background halo
         # only along the person's outline: inside it a white print or panel is the garment's
         rim = max(2, int(0.015 * max(h, w)))
         outline = cv2.distanceTransform(person.astype(np.uint8), cv2.DIST_L2, 3) <= rim

@@ -124,6 +124,11 @@ def judge(caption_pipe, image, category: str) -> tuple[Optional[str], Optional[s
     return None, None, []
 
 
+def _names_type(article_type: Optional[str], group: Sequence[str], wanted: Optional[str]) -> bool:
+    """The judge names ``wanted``: as its article type, or among the types its broader word covers."""
+    return article_type == wanted or wanted in group
+
+
 def _dominant_lab(rgb: np.ndarray, mask: np.ndarray) -> Optional[np.ndarray]:
     from ..vision.colors import measure_colours
 
@@ -255,8 +260,8 @@ def run_lite_edit_eval(
         truth, truth_art, truth_group = judge(caption_pipe, res.input_image, cat)
         type_ok = truth_type_ok = None
         if res.mode == "replace":
-            type_ok = art == want_type or want_type in group
-            truth_type_ok = truth_art == p.article_type or p.article_type in truth_group
+            type_ok = _names_type(art, group, want_type)
+            truth_type_ok = _names_type(truth_art, truth_group, p.article_type)
         faith = None
         used = pipe.garment_region(res.garment_images[0], cat, f"{res.retrieved[0].id}|{res.retrieved[0].image_path}|{cat}")
         if used is not None and region.any():
