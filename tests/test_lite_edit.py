@@ -197,6 +197,114 @@ def test_replace_turns_uncovered_sleeves_into_skin_and_backdrop():
     assert left.mean() < 0.05  # the old garment does not show anywhere
 
 
+def test_replace_turns_an_uncovered_collar_into_neck_skin_not_backdrop():
+    """A shirt with a high collar for a top with a lower neckline: the collar the new top leaves uncovered, at the
+    base of the neck inside the silhouette, becomes the wearer's skin (it was painted the white backdrop, a hole
+    through the neck)."""
+    kp = _kp()
+    rgb, top, person = _person((40, 60, 160), kp, shade=False)
+    collar = np.zeros_like(top)
+    collar[44:58, 76:105] = True  # above the shoulder line (y = 60), under the chin
+    old = top | collar
+    rgb = rgb.copy()
+    rgb[old] = (40, 60, 160)
+    skin = np.zeros_like(top)
+    skin[:44] = (np.abs(rgb[:44].astype(int) - (205, 150, 120)).sum(-1) < 10)  # the face
+    worn = GarmentRegion(mask=old, keypoints=kp, source="on-model", person=person | old, skin=skin)
+    g_rgb = np.zeros_like(rgb)
+    g_rgb[top] = (200, 30, 30)
+    al = align(worn, _region(top, kp), g_rgb, "upper_body")
+    out, region = replace(rgb, worn, al, "upper_body")
+    assert np.array_equal(out[~region], rgb[~region])
+    neck = collar & ~al.mask
+    assert neck.sum() > 150
+    got = out[neck].astype(int)
+    assert (np.abs(got - (205, 150, 120)).sum(-1) < 60).mean() > 0.8  # the wearer's skin tone
+    assert (np.abs(got - 255).sum(-1) < 30).mean() < 0.05  # not the backdrop
+
+
+def test_a_catalog_kurta_is_followed_to_its_hem_when_its_article_type_says_it_is_long():
+    """A catalog kurta whose lower half is a lighter shade, photographed so that only a few rows of leggings show
+    under its hem: without the catalog's word the lighter half fills most of the area below the hips and is taken
+    for the other garment (the kurta was cut at the waist and transferred as a short top); with
+    ``covers_thighs`` (the pipeline passes it for Kurtas, Kurtis, Tunics) the kurta is kept to its hem and the
+    leggings are not."""
+    from fashionrag.editors.regions import worn_garment
+
+    kp = _kp()
+    img = Image.new("RGB", (W, H), (255, 255, 255))
+    d = ImageDraw.Draw(img)
+    d.ellipse([72, 8, 108, 52], fill=(205, 150, 120))
+    for a, e, wr in ((K.R_SHOULDER, K.R_ELBOW, K.R_WRIST), (K.L_SHOULDER, K.L_ELBOW, K.L_WRIST)):
+        d.line([tuple(kp[a, :2]), tuple(kp[e, :2]), tuple(kp[wr, :2])], fill=(205, 150, 120), width=14)
+    d.rectangle([66, 150, 114, H], fill=(30, 90, 40))  # green leggings: rows 226.. show under the hem
+    kurta = Image.new("L", (W, H), 0)
+    ImageDraw.Draw(kurta).polygon([(54, 56), (126, 56), (124, 225), (56, 225)], fill=255)
+    k = np.asarray(kurta) > 0
+    yy = np.mgrid[:H, :W][0]
+    rgb = np.asarray(img).copy()
+    rgb[k] = (220, 200, 60)
+    rgb[k & (yy >= 150)] = (232, 214, 90)  # the lower half, 8 Lab units lighter
+    person = (np.asarray(img.convert("L")) < 250) | k
+    lower = np.zeros_like(k)
+    lower[165:220, 62:118] = True
+    legs = np.zeros_like(k)
+    legs[230:H, 70:110] = True
+    plain = worn_garment(rgb, kp, person, "upper_body")
+    long = worn_garment(rgb, kp, person, "upper_body", covers_thighs=True)
+    assert plain is not None and long is not None
+    assert plain.mask[lower].mean() < 0.5  # the failure the hint mends
+    assert long.mask[lower].mean() > 0.95
+    assert long.mask[legs].mean() < 0.05
+    assert long.mask[70:140, 70:110].mean() > 0.95
+
+
+def test_a_keypoint_warp_that_blows_the_garment_up_over_the_backdrop_falls_back_to_the_box_fit():
+    """A catalog photo whose keypoints were guessed squeezed together (a photo cut at the waist) maps its garment
+    to several times the worn one's size, mostly over the backdrop: the warp is dropped for the box fit, which lands
+    the garment on the worn garment's box."""
+    kp = _kp()
+    rgb, top, person = _person((40, 60, 160), kp, shade=False)
+    worn = _region(top, kp, person)
+    g_kp = _kp(s=0.35)  # the same joints, squeezed towards the head: the warp scales the garment up ~3x
+    g_mask = np.zeros_like(top)
+    g_mask[40:120, 50:130] = True
+    g_rgb = np.zeros_like(rgb)
+    g_rgb[g_mask] = (200, 30, 30)
+    al = align(worn, _region(g_mask, g_kp), g_rgb, "upper_body")
+    assert al.method == "box" and al.pairs == 0
+    ys, xs = np.nonzero(top)
+    inside = np.zeros_like(top)
+    inside[ys.min():ys.max() + 1, xs.min():xs.max() + 1] = True
+    assert (al.mask & ~inside).sum() < 0.02 * al.mask.sum()  # on the worn garment's box, not over the backdrop
+    # the same joints unsqueezed keep their keypoint warp
+    assert align(worn, _region(top, kp), g_rgb, "upper_body").method == "tps"
+
+
+def test_studio_silhouette_adds_what_stands_out_from_a_plain_backdrop_and_touches_the_person():
+    """The segmenter lost the legs of a photo cut below the head: on a plain backdrop the parts that stand out from
+    it and touch its mask join the silhouette; a blob apart from the person does not, the backdrop between the legs
+    stays out, and on a busy background the segmenter's mask is returned as it is."""
+    from fashionrag.vision.segmentation import studio_silhouette
+
+    img = np.full((H, W, 3), 250, np.uint8)
+    img[20:120, 50:130] = (40, 60, 160)  # the top
+    img[120:230, 55:85] = img[120:230, 95:125] = (30, 30, 35)  # two legs
+    img[200:230, 150:170] = (200, 30, 30)  # something else on the floor
+    prob = np.zeros((H, W), np.float32)
+    prob[20:125, 50:130] = 0.9  # the segmenter saw the top only
+    sil = studio_silhouette(img, prob)
+    assert sil[130:225, 58:82].all() and sil[130:225, 98:122].all()  # the legs
+    assert not sil[130:225, 88:92].any()  # the backdrop between them
+    assert not sil[200:230, 150:170].any()  # not touching the person
+    speck = np.zeros((H, W), np.float32)
+    speck[60:64, 60:64] = 0.9  # the segmenter saw a speck of a product shot: its foreground is not a person
+    assert np.array_equal(studio_silhouette(img, speck), speck > 0.5)
+    noisy = np.random.default_rng(0).integers(0, 255, (H, W, 3)).astype(np.uint8)
+    noisy[20:230, 50:130] = img[20:230, 50:130]
+    assert np.array_equal(studio_silhouette(noisy, prob), prob > 0.5)
+
+
 def test_a_light_sleeve_is_not_taken_for_skin():
     """A beige top close to the face's tone (the skin rule alone takes it for skin): its sleeves stay in the
     worn garment's mask; the forearms' real skin does not."""
@@ -485,6 +593,31 @@ def test_lite_edit_eval_protocol_on_synthetic_photos(shop, tmp_path):
         assert excluded == [stem] and own.lower() not in text.lower()  # another product's colour, own id excluded
     assert (tmp_path / "out" / "edits.html").is_file() and res.met["colour_success"] and res.met["preservation"]
     assert len((tmp_path / "out" / "rows.jsonl").read_text().splitlines()) == res.evaluated
+
+
+def test_eval_requests_come_from_the_wearers_gender_unless_asked_for_any():
+    """By default each photo's request is another product of its wearer's gender (or unisex); ``pool="any"``
+    draws from both, and each request says whether it matched; an unknown pool is a clear error."""
+    from fashionrag.core.schemas import Product
+    from fashionrag.eval.edit_lite import build_requests
+
+    colours = ["Red", "Blue", "Green", "Black", "White", "Pink"]
+    products = [Product(id=f"{g[0]}{i}", title="t", gender=g, subcategory="Topwear", article_type=t, colour=c)
+                for g, t in (("Men", "Shirts"), ("Women", "Kurtas")) for i, c in enumerate(colours)]
+    products.append(Product(id="u0", title="t", gender="Unisex", subcategory="Topwear", article_type="Tshirts",
+                            colour="Yellow"))
+    gender = {p.id: p.gender for p in products}
+    wearer = build_requests(products, seed=0)
+    assert set(wearer) == set(gender)
+    for pid, (cat, text, colour, art, matches) in wearer.items():
+        assert cat == "upper_body" and text == f"{colour} {art}"
+        assert matches is (None if pid == "u0" else True)  # a unisex photo says nothing of its wearer
+        if gender[pid] == "Men":
+            assert art in ("Shirts", "Tshirts")  # a man's shirt or the unisex tee, never a kurta
+    mixed = {build_requests(products, seed=s, pool="any")[pid][4] for s in range(5) for pid in gender}
+    assert mixed == {True, False, None}
+    with pytest.raises(InvalidInputError, match="request pool"):
+        build_requests(products, pool="women")
 
 
 def test_coverage_reference_keeps_a_skin_toned_garment():

@@ -27,6 +27,9 @@ def register_edit_eval(esub: argparse._SubParsersAction) -> argparse.ArgumentPar
     e.add_argument("--split", default="val", help="lite: evaluate this split of EVAL (default val)")
     e.add_argument("--mode", default="auto", choices=["auto", "restyle", "replace"], help="lite transfer mode")
     e.add_argument("--seed", type=int, default=0, help="lite: seed of the request sampling")
+    e.add_argument("--requests", default="wearer", choices=["wearer", "any"],
+                   help="lite: draw each photo's request from products of its wearer's gender (default, as Dress Code "
+                   "and VITON-HD pair people with garments of their own gender) or of either gender")
     e.add_argument("--index", default=None, help="index of the garment gallery (needed for k > 0)")
     e.add_argument("--phase", default="test")
     e.add_argument("--categories", default="upper_body,lower_body,dresses")
@@ -96,7 +99,8 @@ def _lite(args: argparse.Namespace):
     if not (args.index_catalog or args.index):
         raise InvalidInputError("--profile lite needs --index-catalog REF (or a prebuilt --index DIR)")
     res = run_lite_edit_eval(args.catalog, args.index_catalog or args.catalog, split=args.split, index=args.index,
-                             limit=args.limit, seed=args.seed, allow_overlap=args.allow_overlap, out_dir=args.out,
+                             limit=args.limit, seed=args.seed, requests=args.requests,
+                             allow_overlap=args.allow_overlap, out_dir=args.out,
                              mode=args.mode, progress=not args.json)
     if args.json:
         return res
@@ -109,6 +113,10 @@ def _lite(args: argparse.Namespace):
         tc = (f"  (ceiling: the judge names their own type on those photos unedited {res.type_ceiling:.3f})"
               if res.type_ceiling is not None else "")
         print(f"type success   {res.type_success:.3f} over {res.type_n} replace edits{ok('type_success')}{tc}")
+        split_by = "; ".join(f"{v['success']:.3f} over {int(v['n'])} requests of the {k} gender"
+                             for k, v in res.type_by_request_gender.items())
+        if split_by:
+            print(f"               {split_by} (requests: {res.requests})")
     print(f"preservation   {res.preservation:.6f}{ok('preservation')}")
     if res.coverage is not None:
         cc = f"; {res.coverage_changed_colour:.3f} where the colour family changes" if res.coverage_changed_colour is not None else ""

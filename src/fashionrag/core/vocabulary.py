@@ -23,6 +23,8 @@ IMAGE_EXTENSIONS: tuple[str, ...] = tuple(_DATA["image_extensions"])
 REGION_SUBCATEGORIES: Mapping[str, tuple[str, ...]] = {k: tuple(v) for k, v in _DATA["region_subcategories"].items()}
 #: Fashion-RAG editing category -> catalog sub-categories a retrieved garment may have.
 EDIT_CATEGORY_SUBCATEGORIES: Mapping[str, tuple[str, ...]] = {k: tuple(v) for k, v in _DATA["edit_categories"].items()}
+#: Article types of tops that reach over the thighs (a catalog photo of one shows the garment below the hips).
+LONG_TOPS: frozenset[str] = frozenset(_DATA["long_tops"])
 #: Editing categories, in the reference's order.
 EDIT_CATEGORIES: tuple[str, ...] = tuple(EDIT_CATEGORY_SUBCATEGORIES)
 #: Lower-case sub-category (or category) -> editing category.

@@ -275,8 +275,13 @@ def _band(f: dict, category: str, shape: tuple[int, int]) -> tuple[np.ndarray, f
 
 
 def worn_garment(rgb: np.ndarray, kp: np.ndarray, person: np.ndarray, category: str, *,
-                 landmarks: Optional[np.ndarray] = None) -> Optional[GarmentRegion]:
-    """The garment of ``category`` worn by the person (None when that region is not visible)."""
+                 landmarks: Optional[np.ndarray] = None, covers_thighs: bool = False) -> Optional[GarmentRegion]:
+    """The garment of ``category`` worn by the person (None when that region is not visible).
+
+    ``covers_thighs``: the garment is known to be a long top (a catalog kurta, whose article type says so): the
+    area below the hips is then read as the garment's own lower part wherever it wears the garment's colours,
+    however much of that area they fill (a kurta photographed to the knees leaves few rows of leggings, and its
+    lower half in a lighter shade or a printed border would otherwise be taken for the other garment)."""
     h, w = rgb.shape[:2]
     f = body_frame(kp, (h, w))
     if f is None:
@@ -314,7 +319,7 @@ def worn_garment(rgb: np.ndarray, kp: np.ndarray, person: np.ndarray, category: 
     if ref_area.sum() >= 30:
         ref_pix = lab[ref_area]
         share = 0.03
-        if category != "lower_body" and (nearest_centre(ref_pix, g) < 6.0).mean() > 0.5:
+        if category != "lower_body" and (covers_thighs or (nearest_centre(ref_pix, g) < 6.0).mean() > 0.5):
             # the area is mostly the garment's own colours: a long top or kurta covers it; the other garment is
             # what there is *not* the garment's colours (leggings, trousers, shoes) and in a real share of the
             # area (a print's odd shades are not a garment), else nothing

@@ -112,8 +112,26 @@ def _hung_box(worn: tuple[float, float, float, float], garment: tuple[float, flo
     return x0, y0, x1, y0 + (x1 - x0) * ratio_g
 
 
+#: A keypoint warp is dropped for the box fit when the warped garment is this many times the worn one's area ...
+IMPLAUSIBLE_AREA = 2.0
+#: ... and this share of it lands off the person (a catalog photo's keypoints guessed outside its frame).
+IMPLAUSIBLE_OFF_PERSON = 0.4
+
+
+def _plausible(warped: np.ndarray, person: GarmentRegion) -> bool:
+    """A keypoint warp that lands a garment about the worn one's size on the body (not one blown up over the
+    backdrop, as when a photo cut at the waist has its hips and knees guessed wrongly)."""
+    area = int(warped.sum())
+    if area == 0:
+        return False
+    if person.person is None or area <= IMPLAUSIBLE_AREA * max(int(person.mask.sum()), 1):
+        return True
+    return float((warped & ~person.person).sum()) / area <= IMPLAUSIBLE_OFF_PERSON
+
+
 def align(person: GarmentRegion, garment: GarmentRegion, garment_rgb: np.ndarray, category: str) -> Alignment:
-    """Warp ``garment`` (pixels ``garment_rgb``) into the person photo."""
+    """Warp ``garment`` (pixels ``garment_rgb``) into the person photo: through the matched keypoints, or by its box
+    onto the worn garment's (a product shot, or a keypoint warp that is not :func:`_plausible`)."""
     h, w = person.mask.shape
     method, pf, n = "box", 0.5, 0
     backward: Optional[Callable] = None
@@ -124,12 +142,17 @@ def align(person: GarmentRegion, garment: GarmentRegion, garment_rgb: np.ndarray
             backward = fit_backward(dst, src)
             method = {2: "similarity", 3: "affine"}.get(n, "tps")
             pf = pose_fit(person.keypoints, garment.keypoints, category)
+    if backward is not None:
+        maps = backward_maps(backward, (h, w))
+        m = remap(garment.mask.astype(np.uint8) * 255, backward, (h, w), maps=maps) > 127
+        if not _plausible(m, person):
+            backward, method, pf, n = None, "box", 0.5, 0
     if backward is None:
         pb, gb = _box(person.mask), _box(garment.mask)
         backward = box_backward(_hung_box(pb, gb), gb)
-    maps = backward_maps(backward, (h, w))
+        maps = backward_maps(backward, (h, w))
+        m = remap(garment.mask.astype(np.uint8) * 255, backward, (h, w), maps=maps) > 127
     rgb = remap(garment_rgb, backward, (h, w), maps=maps)
-    m = remap(garment.mask.astype(np.uint8) * 255, backward, (h, w), maps=maps) > 127
     # the texture comes from the garment's inside: its outline pixels are part background (a light rim otherwise)
     inner = cv2.erode(garment.mask.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=2)
     inner_w = remap(inner * 255, backward, (h, w), maps=maps) > 127
@@ -238,12 +261,23 @@ def _limbs(kp: np.ndarray, shape: tuple[int, int], chains, width: float) -> np.n
 
 def body_parts(kp: np.ndarray, shape: tuple[int, int]) -> dict[str, np.ndarray]:
     """Rough body parts from OpenPose keypoints: ``torso`` (shoulders to hips, the hips widened to the body's
-    outline), ``arms`` (shoulder -> elbow -> wrist), ``legs`` (hip -> knee -> ankle, or straight down from the
-    hips) and ``hands`` (discs at the wrists)."""
+    outline), ``neck`` (the base of the neck between the shoulders, where a collar or a higher neckline sat),
+    ``arms`` (shoulder -> elbow -> wrist), ``legs`` (hip -> knee -> ankle, or straight down from the hips) and
+    ``hands`` (discs at the wrists)."""
     h, w = shape
     rs, ls, rh, lh = (kp[i, :2] if kp[i, 2] > 0 else None for i in (K.R_SHOULDER, K.L_SHOULDER, K.R_HIP, K.L_HIP))
     width = float(np.linalg.norm(rs - ls)) if rs is not None and ls is not None else 0.2 * w
-    parts = {k: np.zeros(shape, bool) for k in ("torso", "arms", "legs", "hands")}
+    parts = {k: np.zeros(shape, bool) for k in ("torso", "neck", "arms", "legs", "hands")}
+    if rs is not None and ls is not None:
+        mid, across = (rs + ls) / 2, (ls - rs) / max(width, 1e-6)
+        up = np.array([across[1], -across[0]])  # perpendicular to the shoulder line, towards the head
+        if up[1] > 0:
+            up = -up
+        quad = [mid - 0.22 * width * across + 0.3 * width * up, mid + 0.22 * width * across + 0.3 * width * up,
+                mid + 0.35 * width * across - 0.08 * width * up, mid - 0.35 * width * across - 0.08 * width * up]
+        t = np.zeros(shape, np.uint8)
+        cv2.fillPoly(t, [np.round(np.array(quad)).astype(np.int32)], 1)
+        parts["neck"] = t.astype(bool)
     if rs is not None and ls is not None and rh is not None and lh is not None:
         d = (lh - rh) * 0.3
         quad = np.round(np.array([rs, ls, lh + d, rh - d])).astype(np.int32)
@@ -296,9 +330,9 @@ def _background(rgb: np.ndarray, person: Optional[np.ndarray]) -> Optional[np.nd
 def replace(rgb: np.ndarray, person: GarmentRegion, al: Alignment, category: str = "upper_body"
             ) -> tuple[np.ndarray, np.ndarray]:
     """Paint the aligned garment over its whole warped extent, and turn what the old garment leaves uncovered
-    into what is under it: the new garment where the torso is (no body is see-through), skin along the arms
-    (and the legs under a dress or shorts), the other garment along the legs under a top, the backdrop elsewhere.
-    The region (the old garment plus the new one) is returned as the mask; every pixel outside it is the input's."""
+    into what is under it: the new garment where the torso is (no body is see-through), skin along the arms and
+    at the base of the neck (and the legs under a dress or shorts), the other garment along the legs under a top,
+    the backdrop elsewhere. The region (the old garment plus the new one) is returned as the mask; every pixel outside it is the input's."""
     from .regions import _fill_holes
 
     h, w = person.mask.shape
@@ -323,7 +357,9 @@ def replace(rgb: np.ndarray, person: GarmentRegion, al: Alignment, category: str
     if uncovered.any():
         if parts is not None:
             torso = parts["torso"] & uncovered
-            arms = parts["arms"] & uncovered & ~torso
+            # a collar or higher neckline the new garment leaves uncovered is the wearer's neck, not backdrop
+            neck = parts["neck"] & uncovered & ~torso if category != "lower_body" else np.zeros((h, w), bool)
+            arms = (parts["arms"] & uncovered & ~torso) | neck
             legs = parts["legs"] & uncovered & ~torso & ~arms
         else:
             torso = arms = legs = np.zeros((h, w), bool)

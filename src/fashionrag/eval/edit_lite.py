@@ -1,8 +1,11 @@
 """`fashionrag eval edit --profile lite`: offline garment transfer judged on real catalog photos.
 
 Protocol: every on-model photo of the evaluated split whose garment is visible gets a request built from a
-*different* product of the same region (``"{colour} {article type}"``, seeded), is edited through the ``lite``
-pipeline with its own product id excluded from retrieval, and is then judged:
+*different* product of the same region (``"{colour} {article type}"``, seeded) and, by default (``requests="wearer"``),
+of the photo's own gender (or unisex), as Dress Code and VITON-HD pair every person with garments of their own gender
+and as the editor retrieves by default; ``requests="any"`` draws from either gender (half the requests then name a
+garment the catalog barely has for that wearer: 3 of KAGL train's 263 kurtas and none of its 262 tops are men's).
+Each photo is edited through the ``lite`` pipeline with its own product id excluded from retrieval, and is judged:
 
 - **colour success**: the caption pipeline (run on the edited photo against the reference index) names a colour of
   the requested colour's family for the edited garment (its named colour before the abstention gate); the same judge on the *unedited* photos against their own
@@ -41,6 +44,8 @@ from .leaks import LeakCheck, guard_catalog, guard_store
 JUDGE_REGIONS = {"upper_body": ("upper_body", "full_length", "product"), "lower_body": ("lower_body", "product"),
                  "dresses": ("full_length", "upper_body", "product")}
 TARGETS = {"colour_success": 0.70, "coverage": 0.95, "type_success": 0.60, "preservation": 1.0, "seconds_per_edit": 1.0}
+#: How requests are drawn: from products of the wearer's own gender (or unisex), or of either gender.
+REQUEST_POOLS = ("wearer", "any")
 
 
 class LiteEditRow(BaseModel):
@@ -52,6 +57,8 @@ class LiteEditRow(BaseModel):
     judged_colour: Optional[str] = None
     colour_ok: bool
     colour_changes: bool = Field(default=True, description="The requested colour family differs from the photo's.")
+    request_gender_matches: Optional[bool] = Field(default=None, description="The request's product is of the "
+                                                   "photo's gender (or unisex); None when either is unknown.")
     judged_type: Optional[str] = None
     type_ok: Optional[bool] = Field(default=None, description="Replace-mode edits only.")
     truth_type_ok: Optional[bool] = Field(default=None, description="The judge on the unedited photo names its own "
@@ -76,6 +83,10 @@ class LiteEditEvalResult(BaseModel):
     type_n: int = 0
     type_ceiling: Optional[float] = Field(default=None, description="Judge on the same photos unedited vs their own "
                                           "article type (replace-mode rows).")
+    requests: str = Field(default="wearer", description="Request pool: 'wearer' (the photo's gender) or 'any'.")
+    type_by_request_gender: dict[str, dict[str, float | int]] = Field(
+        default_factory=dict, description="Type success and count over replace edits whose request names a garment "
+        "of the photo's gender ('same') or of the other ('other').")
     preservation: float
     faithfulness_de2000: Optional[float] = None
     coverage: Optional[float] = None
@@ -155,8 +166,21 @@ def _region_mask(detector, image, category: str) -> Optional[np.ndarray]:
     return None
 
 
-def build_requests(products: Sequence[Product], seed: int = 0) -> dict[str, tuple[str, str, str]]:
-    """id -> (category, text, requested colour, requested type) from another product of the same category."""
+def _wears(p: Product, q: Product) -> Optional[bool]:
+    """``q`` is a garment of ``p``'s wearer's gender (unisex counts); None when either gender is unknown (a unisex
+    photo says nothing of its wearer)."""
+    if not p.gender or p.gender.lower() == "unisex" or not q.gender:
+        return None
+    return q.gender == p.gender or q.gender.lower() == "unisex"
+
+
+def build_requests(products: Sequence[Product], seed: int = 0, pool: str = "wearer"
+                   ) -> dict[str, tuple[str, str, str, str, Optional[bool]]]:
+    """id -> (category, text, requested colour, requested type, request of the wearer's gender) from another
+    product of the same category; with ``pool="wearer"`` one of the photo's own gender (or unisex) when there is
+    one (a photo whose gender is unknown or unisex draws from all)."""
+    if pool not in REQUEST_POOLS:
+        raise InvalidInputError(f"unknown request pool {pool!r}; use one of {', '.join(REQUEST_POOLS)}")
     by_cat: dict[str, list[Product]] = {}
     for p in products:
         cat = SUBCATEGORY_TO_EDIT_CATEGORY.get((p.subcategory or "").lower())
@@ -167,10 +191,12 @@ def build_requests(products: Sequence[Product], seed: int = 0) -> dict[str, tupl
     for cat, items in by_cat.items():
         for p in items:
             others = [q for q in items if q.id != p.id and (q.colour, q.article_type) != (p.colour, p.article_type)]
+            if pool == "wearer" and _wears(p, p) is not None:
+                others = [q for q in others if _wears(p, q)]
             if not others:
                 continue
             q = rng.choice(others)
-            out[p.id] = (cat, f"{q.colour} {q.article_type}", q.colour, q.article_type)
+            out[p.id] = (cat, f"{q.colour} {q.article_type}", q.colour, q.article_type, _wears(p, q))
     return out
 
 
@@ -182,6 +208,7 @@ def run_lite_edit_eval(
     index: str | Path | None = None,
     limit: Optional[int] = None,
     seed: int = 0,
+    requests: str = "wearer",
     allow_overlap: bool = False,
     out_dir: str | Path | None = None,
     mode: str = "auto",
@@ -203,7 +230,8 @@ def run_lite_edit_eval(
     from .caption import split_catalogs
 
     eval_cat, ref = split_catalogs(str(catalog), str(index_catalog), split)
-    requests = build_requests(eval_cat.products, seed)
+    pool = requests
+    requests = build_requests(eval_cat.products, seed, pool)
     products = [p for p in eval_cat.products if p.id in requests]
     if limit:
         products = sorted(random.Random(seed).sample(products, min(limit, len(products))), key=lambda p: p.id)
@@ -242,7 +270,7 @@ def run_lite_edit_eval(
 
         bar = tqdm(total=len(products), desc="eval edit (lite)", unit="photo")
     for p in products:
-        cat, text, want_colour, want_type = requests[p.id]
+        cat, text, want_colour, want_type, wearer_gender = requests[p.id]
         try:
             res: EditResult = pipe(p.image_path, text, category=cat, exclude_ids=[p.id], mode=mode)
         except FashionRAGError as exc:
@@ -263,7 +291,8 @@ def run_lite_edit_eval(
             type_ok = _names_type(art, group, want_type)
             truth_type_ok = _names_type(truth_art, truth_group, p.article_type)
         faith = None
-        used = pipe.garment_region(res.garment_images[0], cat, f"{res.retrieved[0].id}|{res.retrieved[0].image_path}|{cat}")
+        g0 = res.retrieved[0]
+        used = pipe.garment_region(res.garment_images[0], cat, f"{g0.id}|{g0.image_path}|{cat}", article_type=g0.article_type)
         if used is not None and region.any():
             from ..vision.colors import ciede2000
 
@@ -281,6 +310,7 @@ def run_lite_edit_eval(
         rows.append(LiteEditRow(id=p.id, category=cat, text=text, mode=res.mode or "", garment=res.retrieved[0].id,
                                 judged_colour=colour, colour_ok=same_family(colour, want_colour), judged_type=art,
                                 colour_changes=not same_family(p.colour, want_colour),
+                                request_gender_matches=wearer_gender,
                                 type_ok=type_ok, truth_type_ok=truth_type_ok,
                                 truth_colour_ok=same_family(truth, p.colour), preservation=preservation,
                                 faithfulness=faith, coverage=cov, seconds=res.seconds))
@@ -316,6 +346,12 @@ def run_lite_edit_eval(
         sheet = str(write_edits_html(Path(out_dir) / "edits.html", examples, title="fashionrag eval edit (lite)"))
         edits_grid(examples).save(Path(out_dir) / "edits.png")
     replace_rows = [r for r in rows if r.type_ok is not None]
+    pool_words = "of the wearer's gender (or unisex)" if pool == "wearer" else "of either gender"
+    by_gender = {}
+    for key, match in (("same", True), ("other", False)):
+        sub = [r for r in replace_rows if r.request_gender_matches is match]
+        if sub:
+            by_gender[key] = {"success": round(float(np.mean([r.type_ok for r in sub])), 4), "n": len(sub)}
     res_model = LiteEditEvalResult(
         catalog=str(catalog), split=split, reference=source, evaluated=len(rows), skipped=skipped,
         modes={m: sum(r.mode == m for r in rows) for m in ("restyle", "replace")},
@@ -323,13 +359,14 @@ def run_lite_edit_eval(
         colour_ceiling=mean([float(r.truth_colour_ok) for r in rows if r.truth_colour_ok is not None]),
         type_success=mean([float(r.type_ok) for r in replace_rows]), type_n=len(replace_rows),
         type_ceiling=mean([float(r.truth_type_ok) for r in replace_rows if r.truth_type_ok is not None]),
+        requests=pool, type_by_request_gender=by_gender,
         preservation=round(float(np.mean([r.preservation for r in rows])), 6),
         faithfulness_de2000=mean([r.faithfulness for r in rows]), coverage=mean([r.coverage for r in rows]),
         coverage_changed_colour=mean([r.coverage for r in rows if r.colour_changes]),
         kid_proxy=kid_val, kid=kid_note, seconds_per_edit=round(float(np.mean([r.seconds for r in rows])), 4),
         stage_seconds={k: round(float(np.mean(v)), 4) for k, v in stages.items()}, leak_check=leak, sheet=sheet,
         notes=[*leak.notes(), f"requests: '{{colour}} {{article type}}' of another {split or ''} product of the same "
-               f"category (seed {seed}); the photo's own product excluded from retrieval"],
+               f"category, {pool_words} (seed {seed}); the photo's own product excluded from retrieval"],
         rows=rows,
     )
     met = {"colour_success": res_model.colour_success >= TARGETS["colour_success"],

@@ -29,11 +29,12 @@ from PIL import Image
 from ..core.errors import CatalogError, InvalidInputError
 from ..core.images import ImageInput, load_image
 from ..core.schemas import EditGarment, EditResult
-from ..core.vocabulary import SUBCATEGORY_TO_EDIT_CATEGORY
+from ..core.vocabulary import LONG_TOPS, SUBCATEGORY_TO_EDIT_CATEGORY
 from ..retrieval.query import RELAX_ORDER, ParsedQuery, QueryParser
 from ..editors.regions import GarmentRegion, product_garment, worn_garment
 from ..editors.transfer import Alignment, align, replace, restyle, upscale_edit
 from ..vision import keypoints as kpts
+from ..vision.segmentation import studio_silhouette
 from .edit_common import MAX_K, check_category, retrieve_garments
 from .edit_inputs import check_mask, pose_preview
 
@@ -94,9 +95,11 @@ class LiteEditPipeline:
         return self._parser
 
     # -- analysis ----------------------------------------------------------------------------------------------
-    def analyse(self, rgb: np.ndarray, category: str, keypoints: np.ndarray | None = None
+    def analyse(self, rgb: np.ndarray, category: str, keypoints: np.ndarray | None = None, *,
+                covers_thighs: bool = False
                 ) -> tuple[Optional[np.ndarray], Optional[np.ndarray], Optional[GarmentRegion]]:
-        """(keypoints, landmarks, worn garment) of one photo; a product shot gives its foreground instead."""
+        """(keypoints, landmarks, worn garment) of one photo; a product shot gives its foreground instead.
+        ``covers_thighs``: the garment is known to be a long top (see :func:`worn_garment`)."""
         estimate, segment = self._models()
         h, w = rgb.shape[:2]
         landmarks = None
@@ -105,14 +108,19 @@ class LiteEditPipeline:
             if landmarks is None:
                 return None, None, product_garment(rgb)
             keypoints = kpts.from_mediapipe(landmarks, bounds=(w, h))
-        person = np.asarray(segment(rgb)) > 0.5
-        return keypoints, landmarks, worn_garment(rgb, keypoints, person, category, landmarks=landmarks)
+        person = studio_silhouette(rgb, segment(rgb))
+        return keypoints, landmarks, worn_garment(rgb, keypoints, person, category, landmarks=landmarks,
+                                                  covers_thighs=covers_thighs)
 
-    def garment_region(self, img: Image.Image, category: str, key: Optional[str] = None) -> Optional[GarmentRegion]:
+    def garment_region(self, img: Image.Image, category: str, key: Optional[str] = None, *,
+                       article_type: Optional[str] = None) -> Optional[GarmentRegion]:
+        """The garment of a catalog photo (cached by ``key``); its ``article_type``, when the catalog gives one, says
+        whether it is a long top to be followed below the hips."""
         if key is not None and key in self._cache:
             self._cache.move_to_end(key)
             return self._cache[key]
-        _, _, region = self.analyse(np.asarray(img), category)
+        _, _, region = self.analyse(np.asarray(img), category,
+                                    covers_thighs=category == "upper_body" and article_type in LONG_TOPS)
         if key is not None:
             self._cache[key] = region
             if len(self._cache) > self._cache_size:
@@ -257,7 +265,7 @@ class LiteEditPipeline:
         scored: list[tuple[EditGarment, Image.Image, GarmentRegion, Alignment]] = []
         for meta, img in cands:
             key = None if meta.id.startswith("given-") else f"{meta.id}|{meta.image_path}|{category}"
-            region = self.garment_region(img, category, key)
+            region = self.garment_region(img, category, key, article_type=meta.article_type)
             if region is None or region.mask.sum() < 30:
                 if meta.id.startswith("given-"):
                     raise InvalidInputError(f"{meta.image_path or meta.id}: no {category.replace('_', ' ')} garment "

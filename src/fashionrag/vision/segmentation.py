@@ -6,6 +6,8 @@
   its colour distance to the border colour (catalog shots are on white or a flat colour). Returns
   None when the border is not plain (a scene, noise) or nothing stands out, so that callers give
   an honest empty answer instead of inventing a product.
+- :func:`studio_silhouette`: the person on a plain backdrop: the segmenter's mask joined by what stands out from
+  the backdrop and touches it.
 """
 
 from __future__ import annotations
@@ -105,3 +107,27 @@ def _fill_holes(mask: np.ndarray) -> np.ndarray:
     cv2.floodFill(flood, ff_mask, (0, 0), 1)
     holes = flood[1:-1, 1:-1] == 0
     return (mask.astype(bool) | holes).astype(np.uint8)
+
+
+def studio_silhouette(image: np.ndarray, person_prob: np.ndarray, threshold: float = 12.0,
+                      max_border_spread: float = 6.0, min_person_share: float = 0.2) -> np.ndarray:
+    """The person's silhouette (H, W) bool: ``person_prob > 0.5``, and on a plain backdrop also every pixel that
+    stands out from it (Lab distance > ``threshold``) in a part that touches that mask.
+
+    MediaPipe's selfie model is trained on faces and upper bodies: on a catalog photo cut below the head (trousers,
+    jeans) it loses whole legs and arms, and a garment mask bounded by it loses them too. The backdrop says where
+    the person is there. Nothing is added on a busy background, nothing is hole-filled (the backdrop between an
+    arm and the body stays out), a white garment on a white backdrop keeps the segmenter's word, and when the
+    segmenter saw under ``min_person_share`` of the result (a folded shirt on which the pose model saw a person)
+    its own mask is returned: a product's foreground does not become a person."""
+    person = np.asarray(person_prob) > 0.5
+    bg, spread = background_colour(image)
+    if spread > max_border_spread or not person.any():
+        return person
+    fg = (np.linalg.norm(_lab(image) - bg, axis=2) > threshold).astype(np.uint8)
+    k = max(1, min(fg.shape) // 100)
+    fg = cv2.morphologyEx(fg, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1)))
+    n, labels = cv2.connectedComponents(fg | person.astype(np.uint8), connectivity=8)
+    hit = np.unique(labels[person])
+    out = person | (np.isin(labels, hit[hit > 0]) & fg.astype(bool))
+    return out if person.sum() >= min_person_share * out.sum() else person
