@@ -163,6 +163,18 @@ def test_replace_paints_a_long_garment_below_the_old_hem():
     assert np.array_equal(out[~region], rgb[~region])  # and nothing outside the region moved
 
 
+def _replace_with_red_top(rgb, top, old, person, kp, skin):
+    """Replace the worn garment ``old`` by a red top of exactly ``top``'s shape: (out, region, alignment), with
+    every pixel outside the region checked unchanged."""
+    worn = GarmentRegion(mask=old, keypoints=kp, source="on-model", person=person | old, skin=skin)
+    g_rgb = np.zeros_like(rgb)
+    g_rgb[top] = (200, 30, 30)
+    al = align(worn, _region(top, kp), g_rgb, "upper_body")
+    out, region = replace(rgb, worn, al, "upper_body")
+    assert np.array_equal(out[~region], rgb[~region])
+    return out, region, al
+
+
 def test_replace_turns_uncovered_sleeves_into_skin_and_backdrop():
     """A sleeveless top for a long-sleeved one: the old sleeves become arm skin, the old garment's flare outside
     the body becomes the backdrop; none of the old colour stays."""
@@ -181,12 +193,7 @@ def test_replace_turns_uncovered_sleeves_into_skin_and_backdrop():
     skin = np.zeros_like(top)
     skin[:50] = (np.abs(rgb[:50].astype(int) - (205, 150, 120)).sum(-1) < 10)  # the face
     skin[100:] |= (np.abs(rgb[100:].astype(int) - (205, 150, 120)).sum(-1) < 10)  # forearms
-    worn = GarmentRegion(mask=old, keypoints=kp, source="on-model", person=person | old, skin=skin)
-    g_rgb = np.zeros_like(rgb)
-    g_rgb[top] = (200, 30, 30)
-    al = align(worn, _region(top, kp), g_rgb, "upper_body")
-    out, region = replace(rgb, worn, al, "upper_body")
-    assert np.array_equal(out[~region], rgb[~region])
+    out, region, al = _replace_with_red_top(rgb, top, old, person, kp, skin)
     arm = sleeves.astype(bool) & ~al.mask
     arm[:, 52:129] = False  # the sleeves' shoulder ends lie on the torso (the new garment goes there)
     assert arm.sum() > 200
@@ -210,12 +217,7 @@ def test_replace_turns_an_uncovered_collar_into_neck_skin_not_backdrop():
     rgb[old] = (40, 60, 160)
     skin = np.zeros_like(top)
     skin[:44] = (np.abs(rgb[:44].astype(int) - (205, 150, 120)).sum(-1) < 10)  # the face
-    worn = GarmentRegion(mask=old, keypoints=kp, source="on-model", person=person | old, skin=skin)
-    g_rgb = np.zeros_like(rgb)
-    g_rgb[top] = (200, 30, 30)
-    al = align(worn, _region(top, kp), g_rgb, "upper_body")
-    out, region = replace(rgb, worn, al, "upper_body")
-    assert np.array_equal(out[~region], rgb[~region])
+    out, region, al = _replace_with_red_top(rgb, top, old, person, kp, skin)
     neck = collar & ~al.mask
     assert neck.sum() > 150
     got = out[neck].astype(int)
