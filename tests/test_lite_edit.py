@@ -307,6 +307,32 @@ def test_studio_silhouette_adds_what_stands_out_from_a_plain_backdrop_and_touche
     assert np.array_equal(studio_silhouette(noisy, prob), prob > 0.5)
 
 
+def test_a_garments_texture_keeps_the_holes_its_print_left_in_its_mask_but_not_the_wearers_hand():
+    """A catalog garment's mask left out a patch of its print's skin-toned ground (inside it) and the model's hand
+    held in front of it at the wrist: the texture takes the photo's own pixels in the print's patch (painting it in
+    from around smeared the print) and still leaves the hand out."""
+    from fashionrag.editors.transfer import own_pixels
+
+    kp = _kp()
+    rgb, top, person = _person((40, 60, 160), kp, shade=False)
+    g_kp = kp.copy()
+    g_kp[K.R_WRIST] = (80, 130, 1)  # the model's right hand in front of her, over the garment
+    mask = top.copy()
+    mask[70:88, 80:100] = False  # a patch of the print's skin-toned ground, left out of the mask
+    hand = np.zeros_like(top)
+    hand[124:137, 70:91] = True
+    mask &= ~hand
+    skin = np.zeros_like(top)
+    skin[70:88, 80:100] = True  # both are skin-toned, both enclosed by the garment
+    skin |= hand
+    garment = GarmentRegion(mask=mask, keypoints=g_kp, source="on-model", skin=skin, person=person)
+    own = own_pixels(garment)
+    assert own[70:88, 80:100].all()  # the print's patch is the garment's
+    assert not own[hand].any()  # the hand is not
+    al = align(_region(top, kp, person), garment, rgb, "upper_body")
+    assert al.inner[74:84, 84:96].all()  # the texture is taken there, not painted in
+
+
 def test_a_light_sleeve_is_not_taken_for_skin():
     """A beige top close to the face's tone (the skin rule alone takes it for skin): its sleeves stay in the
     worn garment's mask; the forearms' real skin does not."""

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from ..vision import keypoints as K
-from .regions import ANCHORS, GarmentRegion
+from .regions import ANCHORS, GarmentRegion, _fill_holes
 from .warp import backward_maps, box_backward, fit_backward, remap
 
 
@@ -154,10 +154,20 @@ def align(person: GarmentRegion, garment: GarmentRegion, garment_rgb: np.ndarray
         m = remap(garment.mask.astype(np.uint8) * 255, backward, (h, w), maps=maps) > 127
     rgb = remap(garment_rgb, backward, (h, w), maps=maps)
     # the texture comes from the garment's inside: its outline pixels are part background (a light rim otherwise)
-    inner = cv2.erode(garment.mask.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=2)
+    inner = cv2.erode(own_pixels(garment).astype(np.uint8), np.ones((3, 3), np.uint8), iterations=2)
     inner_w = remap(inner * 255, backward, (h, w), maps=maps) > 127
     return Alignment(rgb=rgb, mask=m, pose_fit=round(pf, 4), shape_fit=round(iou(m, person.mask), 4), method=method,
                      pairs=n, inner=inner_w if inner_w.any() else m)
+
+
+def own_pixels(garment: GarmentRegion) -> np.ndarray:
+    """Where a cut-out garment's photo shows the garment itself, for its texture: its mask with the holes inside it
+    filled — the light or skin-toned ground of a print that the mask left out is the garment's (painted in from
+    around, it smeared the print) — except the wearer's hands held in front of it (skin near the wrists)."""
+    own = _fill_holes(garment.mask)
+    if garment.skin is not None and garment.keypoints is not None:
+        own &= ~(garment.skin & body_parts(garment.keypoints, garment.mask.shape)["hands"])
+    return own
 
 
 def _feather(mask: np.ndarray, px: float) -> np.ndarray:
@@ -333,8 +343,6 @@ def replace(rgb: np.ndarray, person: GarmentRegion, al: Alignment, category: str
     into what is under it: the new garment where the torso is (no body is see-through), skin along the arms and
     at the base of the neck (and the legs under a dress or shorts), the other garment along the legs under a top,
     the backdrop elsewhere. The region (the old garment plus the new one) is returned as the mask; every pixel outside it is the input's."""
-    from .regions import _fill_holes
-
     h, w = person.mask.shape
     kp = person.keypoints
     new = _fill_holes(al.mask)  # a holed cut-out would show the old garment through it
