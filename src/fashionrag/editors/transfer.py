@@ -342,7 +342,8 @@ def replace(rgb: np.ndarray, person: GarmentRegion, al: Alignment, category: str
     """Paint the aligned garment over its whole warped extent, and turn what the old garment leaves uncovered
     into what is under it: the new garment where the torso is (no body is see-through), skin along the arms and
     at the base of the neck (and the legs under a dress or shorts), the other garment along the legs under a top,
-    the backdrop elsewhere. The region (the old garment plus the new one) is returned as the mask; every pixel outside it is the input's."""
+    the backdrop elsewhere. The region (the old garment plus the new one) is returned as the mask; every pixel
+    outside it is the input's."""
     h, w = person.mask.shape
     kp = person.keypoints
     new = _fill_holes(al.mask)  # a holed cut-out would show the old garment through it

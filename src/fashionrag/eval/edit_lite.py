@@ -231,8 +231,8 @@ def run_lite_edit_eval(
 
     eval_cat, ref = split_catalogs(str(catalog), str(index_catalog), split)
     pool = requests
-    requests = build_requests(eval_cat.products, seed, pool)
-    products = [p for p in eval_cat.products if p.id in requests]
+    asked = build_requests(eval_cat.products, seed, pool)
+    products = [p for p in eval_cat.products if p.id in asked]
     if limit:
         products = sorted(random.Random(seed).sample(products, min(limit, len(products))), key=lambda p: p.id)
     if not products:
@@ -270,7 +270,7 @@ def run_lite_edit_eval(
 
         bar = tqdm(total=len(products), desc="eval edit (lite)", unit="photo")
     for p in products:
-        cat, text, want_colour, want_type, wearer_gender = requests[p.id]
+        cat, text, want_colour, want_type, wearer_gender = asked[p.id]
         try:
             res: EditResult = pipe(p.image_path, text, category=cat, exclude_ids=[p.id], mode=mode)
         except FashionRAGError as exc:
