@@ -3,8 +3,9 @@
 Protocol: every on-model photo of the evaluated split whose garment is visible gets a request built from a
 *different* product of the same region (``"{colour} {article type}"``, seeded) and, by default (``requests="wearer"``),
 of the photo's own gender (or unisex), as Dress Code and VITON-HD pair every person with garments of their own gender
-and as the editor retrieves by default; ``requests="any"`` draws from either gender (half the requests then name a
-garment the catalog barely has for that wearer: 3 of KAGL train's 263 kurtas and none of its 262 tops are men's).
+and as the editor retrieves by default; ``requests="any"`` draws from either gender (two in five requests then come
+from the other gender's products, many naming a garment the catalog barely has for that wearer: 3 of KAGL train's
+263 kurtas and none of its 262 tops are men's).
 Each photo is edited through the ``lite`` pipeline with its own product id excluded from retrieval, and is judged:
 
 - **colour success**: the caption pipeline (run on the edited photo against the reference index) names a colour of
