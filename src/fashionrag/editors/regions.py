@@ -319,11 +319,12 @@ def worn_garment(rgb: np.ndarray, kp: np.ndarray, person: np.ndarray, category: 
     if ref_area.sum() >= 30:
         ref_pix = lab[ref_area]
         share = 0.03
-        if category != "lower_body" and (covers_thighs or (nearest_centre(ref_pix, g) < 6.0).mean() > 0.5):
+        d_ref = nearest_centre(ref_pix, g)
+        if category != "lower_body" and (covers_thighs or (d_ref < 6.0).mean() > 0.5):
             # the area is mostly the garment's own colours: a long top or kurta covers it; the other garment is
             # what there is *not* the garment's colours (leggings, trousers, shoes) and in a real share of the
             # area (a print's odd shades are not a garment), else nothing
-            left = ref_pix[nearest_centre(ref_pix, g) >= 10.0]
+            left = ref_pix[d_ref >= 10.0]
             share = min(1.0, 0.1 * len(ref_pix) / max(len(left), 1))
             ref_pix = left
         o = colour_centres(ref_pix, min_share=share) if len(ref_pix) >= 30 else None

@@ -142,16 +142,19 @@ def align(person: GarmentRegion, garment: GarmentRegion, garment_rgb: np.ndarray
             backward = fit_backward(dst, src)
             method = {2: "similarity", 3: "affine"}.get(n, "tps")
             pf = pose_fit(person.keypoints, garment.keypoints, category)
-    if backward is not None:
+
+    def warp_mask(backward):
         maps = backward_maps(backward, (h, w))
-        m = remap(garment.mask.astype(np.uint8) * 255, backward, (h, w), maps=maps) > 127
+        return maps, remap(garment.mask.astype(np.uint8) * 255, backward, (h, w), maps=maps) > 127
+
+    if backward is not None:
+        maps, m = warp_mask(backward)
         if not _plausible(m, person):
             backward, method, pf, n = None, "box", 0.5, 0
     if backward is None:
         pb, gb = _box(person.mask), _box(garment.mask)
         backward = box_backward(_hung_box(pb, gb), gb)
-        maps = backward_maps(backward, (h, w))
-        m = remap(garment.mask.astype(np.uint8) * 255, backward, (h, w), maps=maps) > 127
+        maps, m = warp_mask(backward)
     rgb = remap(garment_rgb, backward, (h, w), maps=maps)
     # the texture comes from the garment's inside: its outline pixels are part background (a light rim otherwise)
     inner = cv2.erode(own_pixels(garment).astype(np.uint8), np.ones((3, 3), np.uint8), iterations=2)
@@ -166,7 +169,7 @@ def own_pixels(garment: GarmentRegion) -> np.ndarray:
     around, it smeared the print) — except the wearer's hands held in front of it (skin near the wrists)."""
     own = _fill_holes(garment.mask)
     if garment.skin is not None and garment.keypoints is not None:
-        own &= ~(garment.skin & body_parts(garment.keypoints, garment.mask.shape)["hands"])
+        own &= ~(garment.skin & hand_discs(garment.keypoints, garment.mask.shape))
     return own
 
 
@@ -276,7 +279,7 @@ def body_parts(kp: np.ndarray, shape: tuple[int, int]) -> dict[str, np.ndarray]:
     ``hands`` (discs at the wrists)."""
     h, w = shape
     rs, ls, rh, lh = (kp[i, :2] if kp[i, 2] > 0 else None for i in (K.R_SHOULDER, K.L_SHOULDER, K.R_HIP, K.L_HIP))
-    width = float(np.linalg.norm(rs - ls)) if rs is not None and ls is not None else 0.2 * w
+    width = _shoulder_width(kp, w)
     parts = {k: np.zeros(shape, bool) for k in ("torso", "neck", "arms", "legs", "hands")}
     if rs is not None and ls is not None:
         mid, across = (rs + ls) / 2, (ls - rs) / max(width, 1e-6)
@@ -320,12 +323,23 @@ def body_parts(kp: np.ndarray, shape: tuple[int, int]) -> dict[str, np.ndarray]:
             cv2.fillPoly(legs, [quad], 1)
             cv2.circle(legs, tuple(np.round(b).astype(int)), max(1, int(wb / 2)), 1, -1)
     parts["legs"] = legs.astype(bool)
+    parts["hands"] = hand_discs(kp, shape, width)
+    return parts
+
+
+def _shoulder_width(kp: np.ndarray, w: int) -> float:
+    rs, ls = (kp[i, :2] if kp[i, 2] > 0 else None for i in (K.R_SHOULDER, K.L_SHOULDER))
+    return float(np.linalg.norm(rs - ls)) if rs is not None and ls is not None else 0.2 * w
+
+
+def hand_discs(kp: np.ndarray, shape: tuple[int, int], width: Optional[float] = None) -> np.ndarray:
+    """Discs at the visible wrists, 0.3 shoulder widths across (``width``: the shoulder width, when known)."""
+    width = _shoulder_width(kp, shape[1]) if width is None else width
     hands = np.zeros(shape, np.uint8)
     for wr in (K.R_WRIST, K.L_WRIST):
         if kp[wr, 2] > 0:
             cv2.circle(hands, tuple(np.round(kp[wr, :2]).astype(int)), max(2, int(0.3 * width)), 1, -1)
-    parts["hands"] = hands.astype(bool)
-    return parts
+    return hands.astype(bool)
 
 
 def _background(rgb: np.ndarray, person: Optional[np.ndarray]) -> Optional[np.ndarray]:

@@ -167,10 +167,14 @@ def _region_mask(detector, image, category: str) -> Optional[np.ndarray]:
     return None
 
 
+def _wearer_known(p: Product) -> bool:
+    """The photo says its wearer's gender (a unisex product says nothing of its wearer)."""
+    return bool(p.gender) and p.gender.lower() != "unisex"
+
+
 def _wears(p: Product, q: Product) -> Optional[bool]:
-    """``q`` is a garment of ``p``'s wearer's gender (unisex counts); None when either gender is unknown (a unisex
-    photo says nothing of its wearer)."""
-    if not p.gender or p.gender.lower() == "unisex" or not q.gender:
+    """``q`` is a garment of ``p``'s wearer's gender (unisex counts); None when either gender is unknown."""
+    if not _wearer_known(p) or not q.gender:
         return None
     return q.gender == p.gender or q.gender.lower() == "unisex"
 
@@ -192,7 +196,7 @@ def build_requests(products: Sequence[Product], seed: int = 0, pool: str = "wear
     for cat, items in by_cat.items():
         for p in items:
             others = [q for q in items if q.id != p.id and (q.colour, q.article_type) != (p.colour, p.article_type)]
-            if pool == "wearer" and _wears(p, p) is not None:
+            if pool == "wearer" and _wearer_known(p):
                 others = [q for q in others if _wears(p, q)]
             if not others:
                 continue

@@ -127,7 +127,7 @@ def studio_silhouette(image: np.ndarray, person_prob: np.ndarray, threshold: flo
     fg = (np.linalg.norm(_lab(image) - bg, axis=2) > threshold).astype(np.uint8)
     k = max(1, min(fg.shape) // 100)
     fg = cv2.morphologyEx(fg, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1)))
-    n, labels = cv2.connectedComponents(fg | person.astype(np.uint8), connectivity=8)
+    _, labels = cv2.connectedComponents(fg | person.astype(np.uint8), connectivity=8)
     hit = np.unique(labels[person])
     out = person | (np.isin(labels, hit[hit > 0]) & fg.astype(bool))
     return out if person.sum() >= min_person_share * out.sum() else person
